@@ -1,0 +1,5 @@
+import sys
+
+from memcross.cli import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+r"""The isotropic Gaussian mixture and the excess losses of Theorems 3.1 and 3.2.
+
+:math:`\pi^* = \sum_k \pi_k \mathcal N(\mu_k, s_2 I_d)`. The generalizer is the posterior mean
+of :math:`\pi^*`; its excess over the memorizer is the Gaussian-component MMSE
+:math:`d s_2/(1 + \psi_t s_2)` (Theorem 3.1). The partial memorizer of size :math:`M` has excess
+:math:`C (1 - M/N) d s_2`, constant in time (Theorem 3.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from memcross.theory.symbols import C, M, N, alpha, d, psi, s2, sigma
+
+#: Symbols for one component's mean (per coordinate) and its posterior weight.
+mu = sp.Symbol("mu", real=True)
+x = sp.Symbol("x", real=True)
+
+
+def generalizer_component_mean(a=alpha, s=sigma, variance=s2, mean=mu, point=x) -> sp.Expr:
+    r"""Posterior mean of :math:`x_0 \sim \mathcal N(\mu, s_2)` given :math:`x_t = x`:
+    :math:`\mu + \frac{\alpha s_2}{v_t}(x - \alpha\mu)`, :math:`v_t = \alpha^2 s_2 + \sigma^2`.
+
+    The generalizer is :math:`\sum_k w_k(x)\,[\dots]_k` with
+    :math:`w = \mathrm{softmax}_k(\log\pi_k - \|x - \alpha\mu_k\|^2/(2 v_t))`.
+    """
+    return mean + a * variance / (a**2 * variance + s**2) * (point - a * mean)
+
+
+def generalizer_weight_logit(a=alpha, s=sigma, variance=s2, mean=mu, point=x, log_prior=0) -> sp.Expr:
+    r"""Unnormalized log posterior weight of one component (per coordinate):
+    :math:`\log\pi_k - (x - \alpha\mu_k)^2 / (2 v_t)`."""
+    return log_prior - (point - a * mean) ** 2 / (2 * (a**2 * variance + s**2))
+
+
+def gaussian_mmse(psi_t=psi, variance=s2, dim=d) -> sp.Expr:
+    r"""The Gaussian-component MMSE in x0 units: :math:`d s_2 / (1 + \psi_t s_2)`.
+
+    >>> gaussian_mmse()
+    d*s2/(psi*s2 + 1)
+    """
+    return dim * variance / (1 + psi_t * variance)
+
+
+@lru_cache(maxsize=1)
+def derived_gaussian_mmse() -> tuple[sp.Expr, sp.Expr]:
+    r"""Derive, rather than assume, the posterior mean and MMSE of one Gaussian coordinate.
+
+    Write :math:`x_0 = \mu + \sqrt{s_2}\,u`, :math:`x_t = \alpha x_0 + \sigma z` with
+    independent standard normals :math:`u, z`. For jointly Gaussian variables the posterior mean
+    is the best affine estimator :math:`a x_t + c`; its error is affine in :math:`(u, z)`, so
+    :math:`E[(e_0 + e_u u + e_z z)^2] = e_0^2 + e_u^2 + e_z^2`. Setting the gradient in
+    :math:`(a, c)` to zero gives the posterior mean; the error at the optimum, per coordinate and
+    written in :math:`\psi = \alpha^2/\sigma^2`, is the MMSE. Returns ``(posterior_mean, mmse)``.
+    """
+    u, z, a, c = sp.symbols("u z a c", real=True)
+    x0 = mu + sp.sqrt(s2) * u
+    xt = alpha * x0 + sigma * z
+    err = sp.expand(x0 - (a * xt + c))
+    poly = sp.Poly(err, u, z)
+    e_u, e_z = poly.coeff_monomial(u), poly.coeff_monomial(z)
+    e_0 = poly.coeff_monomial(1)
+    risk = e_0**2 + e_u**2 + e_z**2
+    sol = sp.solve([sp.diff(risk, a), sp.diff(risk, c)], [a, c], dict=True)[0]
+    mean = sp.simplify((a * x + c).subs(sol))
+    mmse = sp.simplify(risk.subs(sol))
+    # rewrite in psi: sigma^2 = alpha^2 / psi
+    mmse_psi = sp.simplify(mmse.subs(sigma, alpha / sp.sqrt(psi)))
+    return mean, d * mmse_psi
+
+
+def excess_loss_generalizer(psi_t=psi, variance=s2, dim=d) -> sp.Expr:
+    r"""Theorem 3.1: :math:`E[L_t(f_{gen}) - L_t(f_{mem})] \approx d s_2/(1 + \psi_t s_2)`."""
+    return gaussian_mmse(psi_t, variance, dim)
+
+
+def excess_loss_partial_memorizer(coefficient=C, size=M, train=N, variance=s2, dim=d) -> sp.Expr:
+    r"""Theorem 3.2: :math:`E[L_t(f_{pmem,M}) - L_t(f_{mem})] \approx C (1 - M/N) d s_2`."""
+    return coefficient * (1 - size / train) * dim * variance
+
+
+@dataclass(frozen=True)
+class IsotropicGMM:
+    r"""Isotropic homoscedastic mixture :math:`\frac1K\sum_k \mathcal N(\mu_k, s_2 I_d)`.
+
+    Dimensions may be numbers or the symbols ``d``, ``K``; ``s2`` a positive number or symbol.
+    """
+
+    d: object = d
+    K: object = sp.Symbol("K", positive=True, integer=True)
+    s2: object = s2
+
+    def __post_init__(self):
+        for name in ("d", "K"):
+            value = sp.sympify(getattr(self, name))
+            if value.is_number and not (value.is_integer and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        value = sp.sympify(self.s2)
+        if value.is_number and not value > 0:
+            raise ValueError(f"s2 must be positive, got {value}")
+
+    def mmse(self, psi_t=psi) -> sp.Expr:
+        return gaussian_mmse(psi_t, sp.sympify(self.s2), sp.sympify(self.d))
+
+    def excess_generalizer(self, psi_t=psi) -> sp.Expr:
+        return excess_loss_generalizer(psi_t, sp.sympify(self.s2), sp.sympify(self.d))
+
+    def excess_partial_memorizer(self, coefficient=C, size=M, train=N) -> sp.Expr:
+        return excess_loss_partial_memorizer(coefficient, size, train, sp.sympify(self.s2), sp.sympify(self.d))

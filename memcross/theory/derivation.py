@@ -1,0 +1,244 @@
+r"""A derivation: the ordered steps from a setting to :math:`M^*/N`, each one checkable.
+
+Every :class:`Step` is an equation ``lhs = rhs`` with a one-line reason and an independent
+``check`` expression — the same quantity computed another way (from the raw schedule, from the
+target's linear relation by a difference quotient, from Gaussian algebra, by solving the
+condition with sympy, by summing or integrating directly). :meth:`Derivation.verify` proves
+``rhs == check`` for every step, symbolically when sympy can decide and otherwise numerically at
+30 digits, and reports the first step that fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from memcross.theory import symbols as S
+from memcross.theory.crossover import A, B, crossover, per_time_critical_ratio, solve_crossover
+from memcross.theory.data import (
+    derived_gaussian_mmse,
+    excess_loss_generalizer,
+    excess_loss_partial_memorizer,
+    gaussian_mmse,
+    generalizer_component_mean,
+)
+from memcross.theory.equivalence import Verdict, compare, default_ranges
+from memcross.theory.measures import Grid
+from memcross.theory.setting import Setting
+from memcross.theory.targets import x_t
+
+
+@dataclass(frozen=True)
+class Step:
+    """One equation of a derivation, its reason, and an independent computation of its rhs.
+
+    ``given`` names values (of symbols such as ``A``, ``B``) substituted into ``rhs`` before it
+    is compared with ``check``.
+    """
+
+    name: str
+    lhs: sp.Expr
+    rhs: sp.Expr
+    reason: str
+    check: sp.Expr | None = None
+    given: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()
+    lhs_latex: str | None = None
+
+    def verify(self, ranges: dict) -> Verdict:
+        """Compare ``rhs`` (with ``given`` substituted) to ``check``; a step without a check
+        is a definition or a stated theorem and passes as given."""
+        if self.check is None:
+            return Verdict(True, "given", detail="taken as given")
+        return compare(self.rhs.subs(dict(self.given)), self.check, ranges)
+
+    def latex_lhs(self) -> str:
+        return self.lhs_latex if self.lhs_latex is not None else sp.latex(self.lhs)
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Result of :meth:`Derivation.verify`: ``ok``, the failed step (if any), per-step verdicts."""
+
+    ok: bool
+    verdicts: tuple[tuple[str, Verdict], ...]
+    failed_step: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def describe(self) -> str:
+        lines = [f"  [{'ok' if v.equal else 'FAIL'}] {name}: {v.describe()}" for name, v in self.verdicts]
+        head = "all steps verified" if self.ok else f"step {self.failed_step!r} failed"
+        return "\n".join([head, *lines])
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}"}
+
+
+def latex_text(text: str) -> str:
+    """Escape plain text for LaTeX (``\\text{...}`` and table cells)."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+LONG = 60
+
+
+def show_text(expr) -> str:
+    """``sstr`` of ``expr``; an exact rational too long to read is shown with its value."""
+    text = sp.sstr(expr)
+    if len(text) > LONG and _is_exact_number(expr):
+        return f"{sp.N(expr, 20)} (exact: {expr.__class__.__name__.lower()}, {len(text)} characters)"
+    return text
+
+
+def show_latex(expr) -> str:
+    """``latex`` of ``expr``; an exact number too long to read is shown by its value."""
+    if len(sp.sstr(expr)) > LONG and _is_exact_number(expr):
+        return f"{sp.N(expr, 20)}\\ldots"
+    return sp.latex(expr)
+
+
+def _is_exact_number(expr) -> bool:
+    return expr is not None and expr.is_number and not expr.has(sp.Integral, sp.Sum)
+
+
+@dataclass
+class Derivation:
+    """The steps from a setting to :math:`M^*/N`.
+
+    >>> dv = derive(Setting(time="interval:0,1"))
+    >>> dv.result
+    2/3
+    >>> dv.verify().ok
+    True
+    """
+
+    setting: Setting
+    steps: list[Step] = field(default_factory=list)
+    result: sp.Expr | None = None
+    ranges: dict = field(default_factory=dict)
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"no step {name!r}; steps: {', '.join(s.name for s in self.steps)}")
+
+    def altered(self, name: str, rhs: sp.Expr) -> Derivation:
+        """A copy with the rhs of step ``name`` replaced (to see :meth:`verify` catch it)."""
+        self.step(name)
+        steps = [dataclasses.replace(s, rhs=rhs) if s.name == name else s for s in self.steps]
+        return dataclasses.replace(self, steps=steps)
+
+    def verify(self) -> VerificationReport:
+        """Check every step; stop at the first that fails and name it."""
+        verdicts = []
+        for s in self.steps:
+            verdict = s.verify(self.ranges)
+            verdicts.append((s.name, verdict))
+            if not verdict.equal:
+                return VerificationReport(False, tuple(verdicts), s.name)
+        return VerificationReport(True, tuple(verdicts))
+
+    def text(self) -> str:
+        """Plain-text rendering: one numbered step per line with its reason."""
+        st = self.setting
+        lines = [
+            f"Derivation of M*/N: schedule={st.schedule}, time={st.time}, weighting={st.weighting}, "
+            f"target={st.target}, s2={st.s2}, C={st.C}"
+        ]
+        for i, s in enumerate(self.steps, 1):
+            lines.append(f"{i:2d}. {s.name}: {sp.sstr(s.lhs)} = {show_text(s.rhs)}")
+            lines.append(f"    ({s.reason})")
+        if self.result is not None:
+            lines.append(f"M*/N = {show_text(self.result)}")
+            if _is_exact_number(self.result):
+                lines.append(f"     = {sp.N(self.result, 15)}")
+        return "\n".join(lines)
+
+    def latex(self) -> str:
+        r"""A LaTeX ``align`` block: ``lhs &= rhs && \text{reason}`` per step."""
+        rows = [f"{s.latex_lhs()} &= {show_latex(s.rhs)} && \\text{{{latex_text(s.reason)}}}" for s in self.steps]
+        if _is_exact_number(self.result):
+            rows.append(f"&\\approx {sp.N(self.result, 15)}")
+        return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+
+
+def _fn(name: str) -> sp.Expr:
+    return sp.Function(name)(S.t)
+
+
+def _measure_reason(setting: Setting) -> str:
+    if isinstance(setting.measure, Grid):
+        return f"uniform on the {len(setting.measure.points)}-point grid {setting.time}, summed exactly"
+    return f"uniform on {setting.time}, integrated"
+
+
+def derive(setting: Setting | None = None, coefficient=None, variance=None) -> Derivation:
+    """Build the derivation of :math:`M^*/N` for ``setting`` (default: the paper's).
+
+    ``coefficient`` / ``variance`` override the setting's ``C`` / ``s2``; pass the symbols
+    :data:`~memcross.theory.symbols.C` / :data:`~memcross.theory.symbols.s2` to keep them free.
+    """
+    setting = setting or Setting()
+    coefficient = setting.C_exact if coefficient is None else coefficient
+    variance = setting.s2_exact if variance is None else variance
+    schedule, target, weighting = setting.schedule_obj, setting.target_obj, setting.weighting_obj
+    cross = crossover(setting, coefficient, variance)
+    lo, hi = setting.measure.bounds
+    ranges = default_ranges((max(lo, sp.Rational(1, 10**6)), hi))
+
+    # The loss factor, checked by a difference quotient of the target's linear relation.
+    h1, h2 = sp.symbols("h_1 h_2", real=True)
+    f1, f2 = target.from_x0(h1, x_t, schedule), target.from_x0(h2, x_t, schedule)
+    quotient = sp.cancel(sp.expand((f1 - f2) ** 2) / (h1 - h2) ** 2)
+    factor = target.loss_factor(schedule)
+    w_target = weighting.on_target(setting.target, schedule)
+
+    mean, mmse = derived_gaussian_mmse()
+    delta_gen = excess_loss_generalizer(schedule.psi, variance, S.d)
+    delta_pmem = excess_loss_partial_memorizer(coefficient, S.M, S.N, variance, S.d)
+    direct = setting.measure.expectation(sp.expand(cross.lam * (delta_pmem - delta_gen)))
+    steps = [
+        Step("schedule", sp.Tuple(_fn("alpha"), _fn("sigma")), sp.Tuple(schedule.alpha, schedule.sigma),
+             f"the {schedule.name} schedule: x_t = alpha_t x0 + sigma_t z; alpha_0 = 1, sigma_0 = 0 checked"),
+        Step("snr", _fn("psi"), schedule.psi, "psi_t = alpha_t^2 / sigma_t^2",
+             schedule.alpha**2 / schedule.sigma**2),
+        Step("loss factor", sp.Symbol(f"c_{target.name}"), factor,
+             f"target {target.name} is affine in the x0 prediction: c = (d f / d x0)^2", quotient,
+             lhs_latex=f"c_{{\\mathrm{{{target.name}}}}}(t)"),
+        Step("target weight", sp.Symbol(f"w_{target.name}"), w_target,
+             f"weighting {weighting.label} restated on target {target.name}: w = lambda / c",
+             weighting.x0_weight(schedule) / factor, lhs_latex=f"w_{{\\mathrm{{{target.name}}}}}(t)"),
+        Step("x0 weight", _fn("lambda"), cross.lam,
+             f"weight in x0 units: lambda = c_{target.name} w_{target.name}", factor * w_target),
+        Step("gaussian mmse", sp.Symbol("mmse"), gaussian_mmse(),
+             "one Gaussian component: best affine estimator of x0 from x_t, times d (computed)", mmse,
+             lhs_latex=r"E\,\|x_0 - E[x_0 \mid x_t]\|^2"),
+        Step("posterior mean", sp.Symbol("E[x0|x_t=x]"), generalizer_component_mean(),
+             "per coordinate, for N(mu, s2) (computed); the generalizer mixes these with softmax weights",
+             mean, lhs_latex=r"E[x_0 \mid x_t = x]"),
+        Step("generalizer excess", _fn("Delta_gen"), delta_gen,
+             "Theorem 3.1: the Gaussian MMSE at this schedule's psi_t",
+             mmse.subs({S.psi: schedule.alpha**2 / schedule.sigma**2, S.s2: variance})),
+        Step("partial memorizer excess", sp.Symbol("Delta_pmem"), delta_pmem,
+             "Theorem 3.2: constant in t, coefficient C", lhs_latex=r"\Delta_{\mathrm{pmem}}(M)"),
+        Step("crossover condition", sp.Symbol("E_t[lambda*(Delta_pmem - Delta_gen)]"),
+             S.d * variance * (coefficient * (1 - S.M / S.N) * B - A),
+             "weighted excesses equal; by linearity, with A = E_t[lambda/(1 + psi s2)], B = E_t[lambda]",
+             direct, ((A, cross.A), (B, cross.B)),
+             lhs_latex=r"E_t[\lambda_t(\Delta_{\mathrm{pmem}} - \Delta_{\mathrm{gen}}(t))]"),
+        Step("solution", S.M / S.N, 1 - A / (coefficient * B), "solve the condition for M",
+             solve_crossover(A, B, coefficient)),
+        Step("per-time crossover", sp.Symbol("(M*/N)_t"), cross.per_time, "the same with all weight at one t",
+             per_time_critical_ratio(schedule.psi, variance, coefficient), lhs_latex=r"(M^*/N)_t"),
+        Step("A", A, cross.A, _measure_reason(setting), cross.A_symbolic),
+        Step("B", B, cross.B, _measure_reason(setting), cross.B_symbolic),
+        Step("result", sp.Symbol("M*/N"), cross.ratio, "substitute A and B",
+             1 - cross.A / (coefficient * cross.B), lhs_latex=r"M^*/N"),
+    ]
+    return Derivation(setting, steps, cross.ratio, ranges)

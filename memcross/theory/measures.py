@@ -1,0 +1,213 @@
+r"""Time measures: uniform on an interval :math:`[t_{min}, t_{max}]` or on an explicit grid.
+
+:math:`E_t[f] = \frac{1}{t_{max} - t_{min}}\int_{t_{min}}^{t_{max}} f(t)\,dt` or
+:math:`\frac1n \sum_{i=1}^n f(t_i)`. Grid points are exact rationals (``0.001`` is
+:math:`1/1000`), so sums over a grid are exact until the caller asks for digits.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy as sp
+
+from memcross.theory.symbols import t
+
+#: Seconds a symbolic integration may take before it is left unevaluated (main thread only).
+INTEGRATE_SECONDS = 1.0
+
+
+def exact_number(value, name: str) -> sp.Rational:
+    """``value`` (int, float, str or sympy number) as an exact rational; floats by their repr."""
+    if isinstance(value, sp.Basic):
+        if value.is_Rational:
+            return value
+        raise ValueError(f"{name} must be a rational number, got {value}")
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        frac = Fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    return sp.Rational(frac.numerator, frac.denominator)
+
+
+def decimal_text(value: sp.Rational) -> str:
+    """An exact rational as a terminating decimal where it is one (``1/1000`` -> ``0.001``),
+    else as ``p/q``."""
+    value = sp.Rational(value)
+    q = value.q
+    twos = fives = 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    if q != 1:
+        return str(value)
+    places = max(twos, fives)
+    if places == 0:
+        return str(value.p)
+    scaled = abs(value.p) * 10**places // value.q
+    digits = str(scaled).rjust(places + 1, "0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+
+
+class TimeLimitReached(Exception):
+    """A symbolic computation ran past its time budget (or no timer is available here)."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`TimeLimitReached` inside the block after ``seconds`` (a SIGALRM timer; in
+    threads other than the main one, or without SIGALRM, it raises at once)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        raise TimeLimitReached
+    def handler(signum, frame):
+        raise TimeLimitReached
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def try_integrate(expr: sp.Expr, lower, upper, seconds: float = INTEGRATE_SECONDS) -> sp.Expr:
+    """``Integral(expr, (t, lower, upper))`` evaluated when sympy can do it quickly, else left
+    unevaluated (numerics evaluates it by quadrature).
+
+    Rational functions of ``t`` are always integrated; other integrands only within ``seconds``
+    (a timer that works in the main thread; elsewhere they stay unevaluated).
+    """
+    integral = sp.Integral(expr, (t, lower, upper))
+    if expr.is_rational_function(t):
+        return integral.doit()
+    try:
+        with time_limit(seconds):
+            value = integral.doit()
+    except TimeLimitReached:
+        return integral
+    if value.has(sp.Integral):
+        return integral
+    return value
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Uniform time on ``[t_min, t_max]``."""
+
+    t_min: sp.Rational
+    t_max: sp.Rational
+
+    def __post_init__(self):
+        object.__setattr__(self, "t_min", exact_number(self.t_min, "t_min"))
+        object.__setattr__(self, "t_max", exact_number(self.t_max, "t_max"))
+        if self.t_min < 0:
+            raise ValueError(f"time interval: t_min must be >= 0, got {self.t_min}")
+        if self.t_min >= self.t_max:
+            raise ValueError(f"time interval: t_min must be < t_max, got t_min={self.t_min}, t_max={self.t_max}")
+
+    @property
+    def spec(self) -> str:
+        return f"interval:{decimal_text(self.t_min)},{decimal_text(self.t_max)}"
+
+    @property
+    def bounds(self) -> tuple[sp.Rational, sp.Rational]:
+        return self.t_min, self.t_max
+
+    def symbolic(self, expr: sp.Expr) -> sp.Expr:
+        """:math:`E_t[f]` as an unevaluated integral."""
+        return sp.Integral(expr, (t, self.t_min, self.t_max)) / (self.t_max - self.t_min)
+
+    def expectation(self, expr: sp.Expr) -> sp.Expr:
+        """:math:`E_t[f]`, evaluated when sympy can (else an unevaluated ``Integral``)."""
+        return try_integrate(expr, self.t_min, self.t_max) / (self.t_max - self.t_min)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Uniform time on explicit points (``grid:start,stop,count`` is a linspace)."""
+
+    points: tuple[sp.Rational, ...]
+    linspace: tuple[sp.Rational, sp.Rational, int] | None = None
+
+    def __post_init__(self):
+        pts = tuple(exact_number(p, "grid point") for p in self.points)
+        object.__setattr__(self, "points", pts)
+        if len(pts) < 2:
+            raise ValueError(f"time grid needs at least 2 points, got {len(pts)}")
+        if any(p < 0 for p in pts):
+            raise ValueError("time grid points must be >= 0")
+        if len(set(pts)) != len(pts):
+            raise ValueError("time grid points must be distinct")
+
+    @classmethod
+    def from_linspace(cls, start, stop, count) -> Grid:
+        """``count`` equally spaced points from ``start`` to ``stop`` (both included)."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+            raise ValueError(f"time grid needs at least 2 points, got count={count!r}")
+        a, b = exact_number(start, "grid start"), exact_number(stop, "grid stop")
+        if a >= b:
+            raise ValueError(f"time grid: start must be < stop, got start={a}, stop={b}")
+        step = (b - a) / (count - 1)
+        return cls(tuple(a + i * step for i in range(count)), (a, b, count))
+
+    @property
+    def spec(self) -> str:
+        if self.linspace:
+            a, b, n = self.linspace
+            return f"grid:{decimal_text(a)},{decimal_text(b)},{n}"
+        return "points:" + ",".join(decimal_text(p) for p in self.points)
+
+    @property
+    def bounds(self) -> tuple[sp.Rational, sp.Rational]:
+        return min(self.points), max(self.points)
+
+    def symbolic(self, expr: sp.Expr) -> sp.Expr:
+        r""":math:`E_t[f]` as an unevaluated ``Sum`` (linspace grids) or ``Add`` of terms."""
+        n = len(self.points)
+        if self.linspace:
+            a, b, _ = self.linspace
+            i = sp.Symbol("i", integer=True, positive=True)
+            return sp.Sum(expr.subs(t, a + (i - 1) * (b - a) / (n - 1)), (i, 1, n)) / n
+        return sp.Add(*[sp.UnevaluatedExpr(expr.subs(t, p)) for p in self.points]) / n
+
+    def expectation(self, expr: sp.Expr) -> sp.Expr:
+        """:math:`E_t[f]`, exact: the sum of ``expr`` at each point, over the number of points."""
+        return sp.Add(*[expr.subs(t, p) for p in self.points]) / len(self.points)
+
+
+#: The paper's grid: 26 points from 0.001 to 0.999.
+PAPER_GRID = "grid:0.001,0.999,26"
+
+
+def parse_time_measure(spec: str):
+    """Build a time measure from ``grid:START,STOP,COUNT``, ``points:T1,T2,...`` or
+    ``interval:T_MIN,T_MAX``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"time measure must be a string, got {spec!r}")
+    kind, _, rest = spec.strip().partition(":")
+    parts = [p.strip() for p in rest.split(",") if p.strip()]
+    usage = "allowed: grid:START,STOP,COUNT | points:T1,T2,... | interval:T_MIN,T_MAX"
+    if kind == "grid":
+        if len(parts) != 3:
+            raise ValueError(f"time measure {spec!r}: grid needs START,STOP,COUNT ({usage})")
+        try:
+            count = int(parts[2])
+        except ValueError:
+            raise ValueError(f"time measure {spec!r}: COUNT must be an integer") from None
+        return Grid.from_linspace(parts[0], parts[1], count)
+    if kind == "points":
+        return Grid(tuple(parts))
+    if kind == "interval":
+        if len(parts) != 2:
+            raise ValueError(f"time measure {spec!r}: interval needs T_MIN,T_MAX ({usage})")
+        return Interval(parts[0], parts[1])
+    raise ValueError(f"unknown time measure {spec!r}; {usage}")

@@ -1,0 +1,76 @@
+"""The CLI through its real entry point (the installed ``memcross`` script)."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+EXE = shutil.which("memcross")
+BASE = [EXE] if EXE else [sys.executable, "-m", "memcross"]
+
+
+def run(*args, timeout=120):
+    return subprocess.run([*BASE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_version_and_help():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("memcross ")
+    out = run("--help")
+    assert out.returncode == 0 and "derive" in out.stdout and "check" in out.stdout
+
+
+def test_derive_default_prints_closed_form():
+    out = run("derive")
+    assert out.returncode == 0, out.stderr
+    assert "M*/N = 16508991/25000000" in out.stdout
+    assert "0.660359640000000" in out.stdout
+
+
+def test_derive_latex_to_file(tmp_path):
+    target = tmp_path / "d.tex"
+    out = run("derive", "--latex", "--time", "interval:0,1", "--output", str(target))
+    assert out.returncode == 0, out.stderr
+    text = target.read_text()
+    assert "\\begin{align}" in text and "\\frac{2}{3}" in text
+
+
+def test_derive_verify():
+    out = run("derive", "--weighting", "elbo", "--target", "eps", "--verify")
+    assert out.returncode == 0, out.stderr
+    assert "all steps verified" in out.stdout
+
+
+def test_check_exit_codes():
+    ok = run("check", "1 - t**2", "--against", "per-time-crossover", "--C", "1")
+    assert ok.returncode == 0 and "equal" in ok.stdout
+    bad = run("check", "1 - t**3", "--against", "per-time-crossover", "--C", "1")
+    assert bad.returncode == 1 and "not equal: at t = " in bad.stdout and " vs " in bad.stdout
+    unsafe = run("check", "__import__('os').system('true')", "--against", "psi")
+    assert unsafe.returncode == 2 and unsafe.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["derive", "--schedule", "nope"], "known schedules: vp"),
+        (["derive", "--weighting", "nope"], "known weightings: x0-uniform"),
+        (["derive", "--target", "nope"], "known targets: x0"),
+        (["derive", "--s2", "-1"], "s2 must be positive"),
+        (["derive", "--time", "interval:1,0"], "t_min must be < t_max"),
+        (["derive", "--time", "grid:0.1,0.9,1"], "at least 2 points"),
+        (["derive", "--C", "0"], "C must be positive"),
+        (["derive", "--C", "abc"], "C must be a positive number"),
+        (["derive", "--output", "/nonexistent-dir/x.txt"], "does not exist"),
+        (["derive", "--bogus"], "unrecognized arguments"),
+        (["check", "t", "--against", "nothing"], "invalid choice"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, message):
+    out = run(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert message in lines[0]
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,80 @@
+import pytest
+import sympy as sp
+
+from memcross.theory.data import derived_gaussian_mmse, gaussian_mmse, generalizer_component_mean
+from memcross.theory.derivation import derive
+from memcross.theory.schedules import schedule_names
+from memcross.theory.setting import Setting
+from memcross.theory.targets import target_names
+from memcross.theory.weightings import weighting_names
+
+COMBOS = [
+    (s, w, tg)
+    for s in schedule_names()
+    for w in weighting_names()
+    if w != "custom" and (w != "edm" or s == "ve")
+    for tg in target_names()
+]
+
+
+@pytest.mark.parametrize("schedule, weighting, target", COMBOS)
+def test_every_combination_verifies(schedule, weighting, target):
+    # A three-point grid keeps the exhaustive sweep fast; the symbolic steps are the same.
+    setting = Setting(schedule=schedule, weighting=weighting, target=target, time="points:0.1,0.5,0.9")
+    report = derive(setting).verify()
+    assert report.ok, report.describe()
+
+
+@pytest.mark.parametrize("schedule", schedule_names())
+@pytest.mark.parametrize("time", ["grid:0.001,0.999,26", "interval:0.001,0.999"])
+def test_paper_grid_and_interval_verify(schedule, time):
+    weighting = "edm" if schedule == "ve" else "elbo"
+    report = derive(Setting(schedule=schedule, weighting=weighting, target="eps", time=time)).verify()
+    assert report.ok, report.describe()
+
+
+def test_custom_weighting_and_schedule_verify():
+    s = Setting(schedule="custom", alpha="1 - t", sigma="t", weighting="custom", weight_expr="min(psi, 3)",
+                target="eps")
+    assert derive(s).verify().ok
+
+
+@pytest.mark.parametrize("step", ["snr", "loss factor", "x0 weight", "gaussian mmse", "generalizer excess",
+                                  "crossover condition", "solution", "A", "B", "result"])
+def test_altered_step_fails_by_name(step):
+    dv = derive(Setting(weighting="elbo", target="eps"))
+    bad = dv.altered(step, dv.step(step).rhs + sp.Rational(1, 10**6))
+    report = bad.verify()
+    assert not report.ok
+    assert report.failed_step == step
+    assert f"step {step!r} failed" in report.describe()
+
+
+def test_gaussian_mmse_is_derived_not_assumed():
+    mean, mmse = derived_gaussian_mmse()
+    assert sp.simplify(mmse - gaussian_mmse()) == 0
+    assert sp.simplify(mean - generalizer_component_mean()) == 0
+
+
+@pytest.mark.slow
+def test_gaussian_mmse_against_sympy_stats():
+    from sympy.stats import E, Normal
+
+    from memcross.theory.data import mu, x
+    from memcross.theory.symbols import alpha, s2, sigma
+
+    u, z = Normal("u", 0, 1), Normal("z", 0, 1)
+    x0 = mu + sp.sqrt(s2) * u
+    f = generalizer_component_mean(point=alpha * x0 + sigma * z)
+    assert sp.simplify(E((x0 - f) ** 2) - s2 * sigma**2 / (alpha**2 * s2 + sigma**2)) == 0
+    assert x is not None
+
+
+def test_text_and_latex_renderings():
+    dv = derive(Setting())
+    text = dv.text()
+    assert "M*/N = 16508991/25000000" in text and "0.660359640000000" in text
+    latex = dv.latex()
+    assert latex.startswith("\\begin{align}") and latex.endswith("\\end{align}")
+    assert "\\frac{16508991}{25000000}" in latex
+    assert latex.count("\\\\\n") == len(dv.steps) - 1 + 1  # one more row: the decimal value
