@@ -74,3 +74,54 @@ def test_bad_input_one_line_exit_2(args, message):
     assert len(lines) == 1, out.stderr
     assert message in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_predict_default_prints_value_and_summary():
+    out = run("predict")
+    assert out.returncode == 0, out.stderr
+    assert "M*/N = 0.66035964" in out.stdout and "derivation summary" in out.stdout
+    assert "M*   = 132.072 for N = 200" in out.stdout
+
+
+def test_predict_json_grid_table_and_plot(tmp_path):
+    import json
+
+    out = run("predict", "--grid", "s2=0.25,1,4", "--grid", "schedule=vp,flow", "--json")
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert len(records) == 6
+    path = tmp_path / "p.json"
+    path.write_text(out.stdout)
+    table = run("table", str(path), "--format", "csv", "--columns", "s2,schedule,value")
+    assert table.returncode == 0 and table.stdout.splitlines()[0] == "s2,schedule,value"
+    fig = tmp_path / "f.png"
+    plot = run("plot", "per-time", "--output", str(fig))
+    assert plot.returncode == 0 and fig.exists()
+
+
+def test_predict_config_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('schedule = "flow"\ns2 = 1\nmethod = "asymptotic"\ndps = 20\n')
+    out = run("predict", "--config", str(cfg), "--json")
+    assert out.returncode == 0, out.stderr
+    assert '"value": 0.5' in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "--dps", "3"], "dps must be an integer >= 5"),
+        (["predict", "--s2", "-1"], "s2 must be positive"),
+        (["predict", "--components", "300"], "K must be <= N"),
+        (["predict", "--grid", "foo=1"], "--grid 'foo=1'"),
+        (["predict", "--config", "/nonexistent.toml"], "not found"),
+        (["predict", "--weighting", "custom", "--weight-expr", "t - 0.5"], "negative"),
+        (["table", "/nonexistent.json"], "not found"),
+        (["plot", "phase", "--output", "x.txt"], "must end in"),
+    ],
+)
+def test_numerics_bad_input(args, message):
+    out = run(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr

@@ -1,0 +1,125 @@
+r"""The finite-dimension coefficient :math:`C(d, K, N, M)` of the partial memorizer's excess.
+
+At high SNR the partial memorizer sends a non-memorized training point :math:`x^j` to its
+nearest memorized point, so its excess is that squared distance:
+:math:`C = E[\min_{i \in S}\|x^j - x^i\|^2] / (d s_2)`.
+
+* Same component, :math:`m` memorized points there: given :math:`z_j`,
+  :math:`\|z_j - z_i\|^2 \sim \chi'^2(d, \lambda = \|z_j\|^2)` independently over :math:`i`, so
+
+  .. math:: C(d, m) = \frac1d\, E_{\lambda \sim \chi^2_d}\Big[\int_0^\infty
+            \big(1 - F_{\chi'^2(d,\lambda)}(r)\big)^m\,dr\Big].
+
+* :math:`m` is random: the :math:`M` memorized points are a uniform subset of the other
+  :math:`N - 1` points, each in :math:`x^j`'s component with probability :math:`1/K`, so
+  :math:`m \sim \mathrm{Binomial}(M, 1/K)`.
+* :math:`m = 0`: the nearest memorized point lies in another component, at mean separation
+  :math:`\|\mu_k - \mu_l\|^2 = \delta^2` (:math:`2d` for means uniform on the sphere of radius
+  :math:`\sqrt d`), so the distances are :math:`s_2\,\chi'^2(d, \lambda + \delta^2/s_2)` and the
+  minimum runs over all :math:`M` memorized points. (The separation is taken equal for every
+  pair of components: its spread is :math:`O(\sqrt d)` against a mean of :math:`2d`.)
+
+Quadrature: :math:`\lambda` at Gauss-Legendre nodes in probability space (``chi2.ppf``);
+:math:`r` on a Gauss-Legendre rule over the bulk of each noncentral law; the survival function
+is computed once per ``(d, lambda)`` and raised to every power :math:`m` needed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import special, stats
+
+LAMBDA_NODES = 64
+R_NODES = 256
+
+
+def _check_dims(d, K=None, N=None, M=None):
+    for name, value in (("d", d), ("K", K), ("N", N), ("M", M)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if d < 1:
+        raise ValueError(f"d must be >= 1, got {d}")
+    if K is not None and K < 1:
+        raise ValueError(f"K must be >= 1, got {K}")
+    if N is not None and K is not None and K > N:
+        raise ValueError(f"K must be <= N, got K={K}, N={N}")
+    if M is not None and N is not None and not 1 <= M <= N:
+        raise ValueError(f"M must be in 1..N (N={N}), got M={M}")
+
+
+@lru_cache(maxsize=64)
+def _min_distance_table(d: int, shift: float, m_max: int) -> np.ndarray:
+    r""":math:`E[\min_{i \le m} R_i] / d` for :math:`m = 0..m_{max}` (entry 0 unused, NaN), with
+    :math:`R_i \sim \chi'^2(d, \lambda + \text{shift})` given :math:`\lambda \sim \chi^2_d`."""
+    u, wu = special.roots_legendre(LAMBDA_NODES)
+    u, wu = (u + 1) / 2, wu / 2
+    lam = stats.chi2.ppf(u, d) + shift  # (L,)
+    # r range covering each law's bulk: below lo the survival is 1 to 1e-16, above hi it is 0
+    lo = np.maximum(stats.ncx2.ppf(1e-16, d, lam), 0.0)
+    hi = stats.ncx2.isf(1e-18, d, lam)
+    x, wx = special.roots_legendre(R_NODES)
+    r = lo[:, None] + (hi - lo)[:, None] * (x[None, :] + 1) / 2  # (L, R)
+    wr = (hi - lo)[:, None] * wx[None, :] / 2
+    surv = stats.ncx2.sf(r, d, lam[:, None])  # (L, R)
+    out = np.full(m_max + 1, np.nan)
+    powers = np.ones_like(surv)
+    for m in range(1, m_max + 1):
+        powers = powers * surv
+        inner = lo + np.sum(wr * powers, axis=1)  # integral of surv^m over [0, inf)
+        out[m] = np.dot(wu, inner) / d
+    return out
+
+
+def coefficient_same_component(d: int, m: int) -> float:
+    r""":math:`C(d, m)`: expected squared distance, over :math:`d`, from a point to the nearest of
+    :math:`m` other points of its Gaussian component (unit variance).
+
+    >>> round(coefficient_same_component(50, 1), 6)  # E||z_j - z_i||^2 / d = 2
+    2.0
+    """
+    _check_dims(d, M=m)
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    return float(_min_distance_table(int(d), 0.0, int(m))[m])
+
+
+def coefficient(d: int, K: int, N: int, M: int, s2: float = 1.0, separation: float | None = None) -> float:
+    r"""The finite-dimension coefficient :math:`C(d, K, N, M)`.
+
+    :math:`C = \sum_{m} \mathrm{Bin}(m; M, 1/K)\, C_m`, with :math:`C_m = C(d, m)` for
+    :math:`m \ge 1` and the cross-component term for :math:`m = 0` (mean squared separation
+    ``separation``, default :math:`2d`), in units of :math:`d s_2`.
+
+    >>> round(coefficient(50, 12, 200, 200), 2)
+    1.44
+    """
+    _check_dims(d, K, N, M)
+    if not s2 > 0:
+        raise ValueError(f"s2 must be positive, got {s2}")
+    return float(coefficients(d, K, N, np.array([M]), s2, separation)[0])
+
+
+def coefficients(d: int, K: int, N: int, Ms, s2: float = 1.0, separation: float | None = None) -> np.ndarray:
+    """:func:`coefficient` for many model sizes ``Ms`` at once (one quadrature table)."""
+    Ms = np.asarray(Ms, dtype=int)
+    if Ms.size and (Ms.min() < 1 or Ms.max() > N):
+        raise ValueError(f"M must be in 1..N (N={N}), got {Ms.min()}..{Ms.max()}")
+    sep = 2.0 * d if separation is None else float(separation)
+    p = 1.0 / K
+    # m beyond the binomial's far tail contributes nothing
+    m_hi = int(min(Ms.max(), np.ceil(Ms.max() * p + 12 * np.sqrt(Ms.max() * p * (1 - p) + 1) + 5))) if Ms.size else 1
+    same = _min_distance_table(int(d), 0.0, max(m_hi, 1))
+    cross = _min_distance_table(int(d), sep / s2, int(Ms.max()) if Ms.size else 1) if K > 1 else None
+    out = np.empty(Ms.shape, dtype=float)
+    for idx, M in np.ndenumerate(Ms):
+        ms = np.arange(1, min(M, m_hi) + 1)
+        pmf = stats.binom.pmf(ms, M, p)
+        value = np.dot(pmf, same[ms])
+        if K > 1:
+            value += stats.binom.pmf(0, M, p) * cross[M]
+        out[idx] = value
+    return out

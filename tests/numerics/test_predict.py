@@ -1,0 +1,133 @@
+import json
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+
+from memcross.numerics import coefficient, coefficient_same_component, fast_critical_ratios, predict, sweep
+from memcross.numerics.records import Prediction
+from memcross.theory import Setting, critical_ratio
+
+
+def test_paper_grid_uniform_x0():
+    p = predict()
+    assert p.value_text.startswith("0.66035964")
+    assert abs(p.value - 0.660359640) < 1e-12
+    assert p.error == 0.0
+    exact = critical_ratio(Setting())
+    with mpmath.workdps(40):
+        assert abs(mpmath.mpf(p.value_text) - mpmath.mpf(exact.p) / exact.q) < mpmath.mpf(10) ** -28
+
+
+def test_paper_grid_uniform_eps_and_dominance_warning():
+    p = predict(Setting(weighting="eps-uniform"))
+    assert p.value_text.startswith("0.99998284")  # 0.99998285 to 8 digits
+    assert round(p.value, 8) == 0.99998285
+    assert p.max_point_weight > 0.99
+    assert any("one time point" in n for n in p.notes)
+
+
+def test_one_minus_one_third_c_to_40_digits():
+    for c in ("1", "3/2", "2"):
+        p = predict(Setting(time="interval:0,1", C=c), dps=50)
+        with mpmath.workdps(60):
+            expected = 1 - 1 / (3 * mpmath.mpf(mpmath.fraction(*map(int, (c + "/1").split("/")[:2]))))
+            assert abs(mpmath.mpf(p.value_text) - expected) < mpmath.mpf(10) ** -40
+
+
+def test_quadrature_path_agrees_across_precisions():
+    setting = Setting(schedule="vp-linear", weighting="min-snr", time="interval:0.001,0.999")
+    values = {dps: predict(setting, dps=dps) for dps in (30, 50, 100)}
+    assert "Integral" not in values[30].value_text
+    with mpmath.workdps(110):
+        a, b, c = (mpmath.mpf(values[k].value_text) for k in (30, 50, 100))
+        assert abs(a - c) < mpmath.mpf(10) ** -28
+        assert abs(b - c) < mpmath.mpf(10) ** -48
+    assert values[30].error < 1e-25
+
+
+def test_fast_path_agrees_with_mpmath():
+    settings = [Setting(s2=s2, schedule=sch, weighting=w, time=tm)
+                for s2 in ("0.25", "1", "4")
+                for sch in ("vp", "flow", "vp-cosine", "ve")
+                for w in ("x0-uniform", "elbo", "min-snr")
+                for tm in ("grid:0.001,0.999,26", "interval:0.001,0.999")]
+    fast = sweep(settings)
+    for s, f in zip(settings, fast):
+        exact = predict(s)
+        assert abs(f.value - exact.value) <= 1e-12 * abs(exact.value), (s, f.value, exact.value)
+
+
+def test_fast_ratios_vectorized():
+    s2 = np.geomspace(0.1, 10, 50)
+    out = fast_critical_ratios(Setting(), s2)
+    assert out.value.shape == (50,)
+    assert np.all(np.diff(out.value) > 0)  # more spread per component, later memorization
+
+
+def test_interval_needs_t_min_for_divergent_weights():
+    with pytest.raises(ValueError, match="t_min > 0"):
+        predict(Setting(weighting="eps-uniform", time="interval:0,1"))
+
+
+def test_negative_weight_refused():
+    with pytest.raises(ValueError, match="negative"):
+        predict(Setting(weighting="custom", weight_expr="t - 0.5"))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"dps": 3}, "dps must be"), ({"method": "exact"}, "known methods")])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        predict(Setting(), **kwargs)
+
+
+def _nearest_of_m(d, m, draws, rng):
+    z = rng.standard_normal((draws, 1, d))
+    others = rng.standard_normal((draws, m, d))
+    return (((z - others) ** 2).sum(axis=2).min(axis=1) / d).mean()
+
+
+@pytest.mark.parametrize("d", [30, 50, 100])
+@pytest.mark.parametrize("m", [1, 2, 5, 13])
+def test_coefficient_matches_monte_carlo(d, m):
+    rng = np.random.default_rng(1000 * d + m)
+    mc = _nearest_of_m(d, m, 20000, rng)
+    assert abs(coefficient_same_component(d, m) - mc) / mc < 0.03
+
+
+def test_coefficient_tends_to_two():
+    values = [coefficient_same_component(d, 5) for d in (10, 100, 1000, 10000)]
+    assert all(a < b for a, b in zip(values, values[1:]))
+    assert 1.95 < values[-1] < 2.0
+
+
+def test_coefficient_falls_with_m_and_bad_input():
+    assert coefficient_same_component(50, 1) > coefficient_same_component(50, 2) > coefficient_same_component(50, 13)
+    with pytest.raises(ValueError, match="M must be in 1..N"):
+        coefficient(50, 12, 200, 201)
+    with pytest.raises(ValueError, match="K must be <= N"):
+        coefficient(50, 300, 200, 100)
+    with pytest.raises(ValueError, match="s2 must be positive"):
+        coefficient(50, 12, 200, 100, s2=-1)
+
+
+def test_finite_d_prediction_near_exact_crossover():
+    p = predict(Setting(d=50, K=12, N=200), method="finite-d")
+    assert abs(p.value - 0.80) < 0.05
+    assert 1.3 < p.coefficient < 1.6
+
+
+def test_record_round_trips_through_json():
+    p = predict()
+    again = Prediction.from_dict(json.loads(p.to_json()))
+    assert again == p
+    with pytest.raises(ValueError, match="not a prediction record"):
+        Prediction.from_dict({"nope": 1})
+
+
+def test_import_does_not_load_torch():
+    code = "import sys, memcross, memcross.numerics; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
