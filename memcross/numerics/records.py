@@ -6,6 +6,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from memcross.theory.setting import check_fields
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -37,11 +39,7 @@ class Prediction:
 
     @classmethod
     def from_dict(cls, data: dict) -> Prediction:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"not a prediction record: unknown field(s) {', '.join(unknown)}")
-        data = dict(data)
+        data = check_fields(cls, data, "prediction record")
         data["notes"] = tuple(data.get("notes", ()))
         return cls(**data)
 

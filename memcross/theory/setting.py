@@ -19,6 +19,16 @@ from memcross.theory.targets import Target, get_target
 from memcross.theory.weightings import Weighting, get_weighting
 
 
+def check_fields(cls, data: dict, what: str) -> dict:
+    """``data`` as a dict if every key is a field of dataclass ``cls``, else a ValueError that
+    names the unknown keys and the allowed ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+    return dict(data)
+
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -127,8 +137,4 @@ class Setting:
     @classmethod
     def from_dict(cls, data: dict) -> Setting:
         """Build from a mapping (a TOML table, JSON); unknown keys are refused by name."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown setting field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
-        return cls(**data)
+        return cls(**check_fields(cls, data, "setting"))

@@ -65,6 +65,14 @@ def test_check_exit_codes():
         (["derive", "--output", "/nonexistent-dir/x.txt"], "does not exist"),
         (["derive", "--bogus"], "unrecognized arguments"),
         (["check", "t", "--against", "nothing"], "invalid choice"),
+        (["predict", "--dps", "3"], "dps must be an integer >= 5"),
+        (["predict", "--s2", "-1"], "s2 must be positive"),
+        (["predict", "--components", "300"], "K must be <= N"),
+        (["predict", "--grid", "foo=1"], "--grid 'foo=1'"),
+        (["predict", "--config", "/nonexistent.toml"], "not found"),
+        (["predict", "--weighting", "custom", "--weight-expr", "t - 0.5"], "negative"),
+        (["table", "/nonexistent.json"], "not found"),
+        (["plot", "phase", "--output", "x.txt"], "must end in"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, message):
@@ -105,23 +113,3 @@ def test_predict_config_file(tmp_path):
     out = run("predict", "--config", str(cfg), "--json")
     assert out.returncode == 0, out.stderr
     assert '"value": 0.5' in out.stdout
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["predict", "--dps", "3"], "dps must be an integer >= 5"),
-        (["predict", "--s2", "-1"], "s2 must be positive"),
-        (["predict", "--components", "300"], "K must be <= N"),
-        (["predict", "--grid", "foo=1"], "--grid 'foo=1'"),
-        (["predict", "--config", "/nonexistent.toml"], "not found"),
-        (["predict", "--weighting", "custom", "--weight-expr", "t - 0.5"], "negative"),
-        (["table", "/nonexistent.json"], "not found"),
-        (["plot", "phase", "--output", "x.txt"], "must end in"),
-    ],
-)
-def test_numerics_bad_input(args, message):
-    out = run(*args)
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], out.stderr

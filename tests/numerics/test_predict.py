@@ -123,7 +123,7 @@ def test_record_round_trips_through_json():
     p = predict()
     again = Prediction.from_dict(json.loads(p.to_json()))
     assert again == p
-    with pytest.raises(ValueError, match="not a prediction record"):
+    with pytest.raises(ValueError, match="unknown prediction record field"):
         Prediction.from_dict({"nope": 1})
 
 
