@@ -106,7 +106,10 @@ def _symbolic_zero(diff: sp.Expr) -> bool:
         return False
     try:
         with time_limit(SYMBOLIC_SECONDS):
-            return sp.simplify(diff) == 0
+            cheap = sp.cancel(sp.together(diff))
+            if cheap == 0 or (cheap.has(sp.sin, sp.cos, sp.tan, sp.cot) and sp.trigsimp(cheap) == 0):
+                return True
+            return sp.simplify(cheap) == 0
     except (TimeLimitReached, TypeError, ValueError, NotImplementedError, RecursionError):
         return False
 
