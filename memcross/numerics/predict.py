@@ -100,8 +100,8 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
     r"""Predict :math:`M^*/N` for ``setting`` (default: the paper's) by ``method``.
 
     >>> p = predict()
-    >>> p.value_text[:11], p.method, p.error
-    ('0.660359640', 'asymptotic', 0.0)
+    >>> p.value_text, p.method, p.error
+    ('0.66035964', 'asymptotic', 0.0)
     """
     setting = setting or Setting()
     if method not in METHODS:
@@ -125,7 +125,7 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
             error = mpmath.mpf(0)
             notes.append(
                 f"finite-d: C(M*) = {coef:.4f} from order statistics of noncentral chi-square distances "
-                "(float64 quadrature; value good to about 1e-6)"
+                "(float64 quadrature; good to about 1e-5)"
             )
         text = mpmath.nstr(value, dps)
     return Prediction(
