@@ -216,28 +216,194 @@ def _cmd_table(args) -> int:
     from memcross.numerics.records import Prediction
     from memcross.numerics.tables import latex_document, render_table
 
-    try:
-        with open(args.records) as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise UsageError(f"records file {args.records!r} not found") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+    if (args.records is None) == (args.store is None):
+        raise UsageError("table: give either a records file or --store FILE")
+    if args.store is not None:
+        rows, default_columns = _store_rows(args.store, args.kind)
+    else:
         try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+            with open(args.records) as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            raise UsageError(f"records file {args.records!r} not found") from None
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError:
-            raise UsageError(f"{args.records!r} is neither JSON nor JSON lines") from None
-    if isinstance(data, dict):
-        data = [data]
-    rows = [Prediction.from_dict(d).row() for d in data]
-    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+            try:
+                data = [json.loads(line) for line in text.splitlines() if line.strip()]
+            except json.JSONDecodeError:
+                raise UsageError(f"{args.records!r} is neither JSON nor JSON lines") from None
+        if isinstance(data, dict):
+            data = [data]
+        rows = [Prediction.from_dict(d).row() for d in data]
+        default_columns = None
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else default_columns
     table = render_table(rows, columns, args.format, args.caption, args.label, args.digits, args.siunitx)
     if args.standalone:
         if args.format != "latex":
             raise UsageError("--standalone needs --format latex")
         table = latex_document(table, args.siunitx)
     _write_or_print(table, args.output)
+    return 0
+
+
+SUMMARY_COLUMNS = ["d", "K", "N", "preset", "predicted_c1", "predicted_finite_d", "exact", "observed_start",
+                   "observed_mid", "observed_end", "baseline_ratio", "unconverged"]
+SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance", "means_near_train",
+                "means_near_true", "train_loss", "val_loss", "pmem_train_loss", "converged"]
+
+
+def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
+    """Rows of a study store: sweep summaries, or per-size results."""
+    from memcross.validation.store import Store
+
+    if not Path(path).exists():
+        raise UsageError(f"--store: file {path!r} not found")
+    store = Store(path, create=False)
+    try:
+        records = store.records("summary" if kind == "summary" else "size")
+    finally:
+        store.close()
+    if not records:
+        raise UsageError(f"--store {path!r} holds no {kind} records yet")
+    if kind == "summary":
+        return [r for _, r in records], SUMMARY_COLUMNS
+    rows = [{"d": c["d"], "K": c["K"], "N": c["N"], "steps": c["train"]["steps"], **r} for c, r in records]
+    return sorted(rows, key=lambda r: (r["d"], r["K"], r["N"], r["steps"], r["M"])), ["d", "K", "N"] + SIZE_COLUMNS
+
+
+def _parse_sizes(text: str | None, N: int):
+    """``10,20,30`` or ``START:STOP:STEP`` (inclusive); None for the default grid."""
+    if text is None:
+        return None
+    try:
+        if ":" in text:
+            start, stop, step = (int(v) for v in text.split(":"))
+            if step < 1:
+                raise ValueError
+            return list(range(start, stop + 1, step))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--sizes {text!r}: expected M1,M2,... or START:STOP:STEP with positive integers") from None
+
+
+def _open_store(args, required: bool = False):
+    """The store of ``--store`` (default under ./memcross-runs/); with ``--no-store``, None, or a
+    throw-away store in a temporary folder when the command needs one."""
+    import tempfile
+
+    from memcross.validation.store import Store, default_store_path
+
+    if getattr(args, "no_store", False):
+        if args.store:
+            raise UsageError("give --store FILE or --no-store, not both")
+        return Store(Path(tempfile.mkdtemp(prefix="memcross-")) / "run.sqlite") if required else None
+    return Store(args.store or default_store_path())
+
+
+def _cmd_exact(args) -> int:
+    import json
+
+    import numpy as np
+
+    from memcross.numerics.coefficient import coefficient
+    from memcross.numerics.predict import predict
+    from memcross.numerics.tables import render_table
+    from memcross.validation.sweep import exact_for
+
+    setting = _setting_from(args)
+    if args.draws < 1:
+        raise UsageError(f"--draws must be a positive integer, got {args.draws}")
+    store = _open_store(args)
+    ex = exact_for(setting, args.seed, args.draws, store)
+    ratio, m_star = ex.crossover()
+    base = setting.replace(C=1)
+    asym, fin = predict(base, "asymptotic").value, predict(base, "finite-d").value
+    fractions = [f for f in (0.1, 0.25, 0.5, 0.8, 0.95) if 1 <= round(f * setting.N) < setting.N]
+    c_rows = []
+    for f in fractions:
+        M = int(round(f * setting.N))
+        c_rows.append({"M/N": M / setting.N, "M": M, "C(M) measured": ex.coefficient(M),
+                       "C(M) finite-d theory": coefficient(setting.d, setting.K, setting.N, M, float(setting.s2_exact))})
+    if args.json:
+        print(json.dumps({"setting": setting.to_dict(), "seed": args.seed, "draws": args.draws,
+                          "exact": ratio, "M_star": m_star, "predicted_c1": asym, "predicted_finite_d": fin,
+                          "t": ex.table.t.tolist(), "excess_generalizer": ex.excess_generalizer().tolist(),
+                          "theory_excess_generalizer": ex.theory_excess_generalizer().tolist(),
+                          "coefficients": c_rows}, indent=2))
+        return 0
+    measured, theory, collapsed = ex.excess_generalizer(), ex.theory_excess_generalizer(), ex.collapsed()
+    t_rows = [{"t": float(t), "psi": float(p), "L_gen - L_mem": float(m), "d s2/(1+psi s2)": float(th),
+               "measured/theory": float(m / th), "collapsed": "yes" if c else "no"}
+              for t, p, m, th, c in zip(ex.table.t, ex.table.psi, measured, theory, collapsed)]
+    print(f"memcross exact: (d, K, N) = ({setting.d}, {setting.K}, {setting.N}), s2 = {setting.s2}, "
+          f"schedule {setting.schedule}, time {setting.time}, weighting {setting.weighting}; "
+          f"{args.draws} noise draws, data seed {args.seed}")
+    print()
+    print(f"exact M*/N = {ratio:.4f}   (smallest M with weighted L_pmem,M <= L_gen: M* = {m_star})")
+    print(f"predicted:  asymptotic (C = 1) {asym:.4f},  finite-d {fin:.4f}")
+    print()
+    print("per-time excess of the generalizer over the memorizer (x0 units), measured vs Theorem 3.1:")
+    print(render_table(t_rows, list(t_rows[0]), "markdown", digits=4))
+    print()
+    print(f"measured C(M) (mean over the {int(collapsed.sum())} collapsed times) vs the finite-d theory:")
+    print(render_table(c_rows, list(c_rows[0]), "markdown", digits=4) if c_rows else "(N too small)")
+    if np.any(~collapsed):
+        print(f"note: {int((~collapsed).sum())} time(s) where the memorizer has not collapsed; "
+              "the theory's excess is not expected to hold there")
+    if store is not None:
+        print(f"stored in {store.path}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    import json
+
+    from memcross.numerics.tables import render_table
+    from memcross.validation.sweep import plan_from, validate
+
+    setting = _setting_from(args)
+    plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
+                     args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps, draws=args.draws,
+                     lr=args.lr, init=args.init, init_variance=args.init_variance, update_ema=args.update_ema,
+                     target=args.train_target, weighting=args.train_weighting, seed=args.train_seed)
+    figure = None
+    if not args.no_figure and (args.figure or not args.no_store):
+        store_dir = Path(args.store).parent if args.store else Path("memcross-runs")
+        s = plan.setting
+        figure = Path(args.figure) if args.figure else store_dir / (
+            f"transition-d{s.d}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
+        if figure.suffix.lower() not in (".pdf", ".png", ".svg"):  # checked before any work
+            raise UsageError(f"--figure must end in .pdf, .png or .svg, got {str(figure)!r}")
+        if args.figure and not figure.parent.exists():
+            raise UsageError(f"--figure: folder {str(figure.parent)!r} does not exist")
+    if not args.checkpoint_every > 0:
+        raise UsageError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")
+    store = _open_store(args, required=True)
+    log = (lambda msg: None) if args.json else (lambda msg: print(msg, flush=True))
+    log(f"memcross validate: preset {plan.preset}, {plan.train.steps} steps, R = {plan.train.draws}, "
+        f"{plan.n_eval} evaluation samples, sizes {list(plan.sizes)}, device {plan.device}, store {store.path}")
+    result = validate(plan, store, progress=not args.no_progress and not args.json, log=log,
+                      checkpoint_seconds=args.checkpoint_every)
+    if figure is not None:
+        from memcross.numerics.plots import transition_figure
+
+        s = result.summary
+        marks = {"asymptotic C=1": s["predicted_c1"], "finite-d": s["predicted_finite_d"], "exact": s["exact"],
+                 "observed 50%": s["observed_mid"]}
+        base = {"generalizer (train)": s["gen_train_loss"], "generalizer (validation)": s["gen_val_loss"]}
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        log(f"wrote {transition_figure(result.sizes, marks, figure, base)}")
+    if args.json:
+        print(json.dumps({"summary": result.summary, "sizes": result.sizes}, indent=2))
+        return 0
+    print()
+    print(render_table(result.sizes, SIZE_COLUMNS, "markdown", digits=4))
+    print()
+    print(render_table([result.summary], SUMMARY_COLUMNS[3:], "markdown", digits=4))
+    if result.summary["unconverged"] != "none":
+        print(f"note: sizes {result.summary['unconverged']} had not converged (loss or variance still moving "
+              "over the last 10% of steps); more steps may move the transition")
     return 0
 
 
@@ -254,6 +420,11 @@ def _cmd_plot(args) -> int:
         path = plots.coefficient_figure(args.output, dims, setting.K, setting.N)
     print(f"wrote {path}")
     return 0
+
+
+def _add_store_arguments(p) -> None:
+    p.add_argument("--store", default=None, help="study store (SQLite; default ./memcross-runs/memcross.sqlite)")
+    p.add_argument("--no-store", action="store_true", help="do not read or write a store")
 
 
 class _Given(argparse.Action):
@@ -286,8 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="with --grid: float64 fast path for asymptotic rows")
     p.set_defaults(func=_cmd_predict, method_given=False, dps_given=False)
 
-    p = sub.add_parser("table", help="LaTeX / CSV / Markdown table from prediction records (JSON)")
-    p.add_argument("records", help="JSON (list or one record) or JSON lines, e.g. from `predict --json`")
+    p = sub.add_parser("table", help="LaTeX / CSV / Markdown table from prediction records or a study store")
+    p.add_argument("records", nargs="?", default=None,
+                   help="JSON (list or one record) or JSON lines, e.g. from `predict --json`")
+    p.add_argument("--store", default=None, help="a study store (SQLite) written by `memcross validate`")
+    p.add_argument("--kind", default="summary", choices=["summary", "sizes"],
+                   help="with --store: one row per sweep (summary) or per trained size (sizes)")
     p.add_argument("--format", default="latex", choices=["latex", "csv", "markdown"])
     p.add_argument("--columns", default=None, help="comma-separated column names")
     p.add_argument("--caption", default=None)
@@ -304,6 +479,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", default=None, help="coefficient figure: dimensions, e.g. 10,30,50,100")
     _add_setting_arguments(p)
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("exact", help="exact finite-sample crossover of the analytic denoisers (no training)")
+    _add_setting_arguments(p)
+    p.add_argument("--draws", type=int, default=8, help="noise draws per point and time (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
+    _add_store_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_exact)
+
+    p = sub.add_parser("validate", help="train GMM denoisers of several sizes; observed vs predicted transition")
+    _add_setting_arguments(p)
+    g = p.add_argument_group("sweep")
+    g.add_argument("--preset", default=None, help="quick (default on CPU) or paper (default on CUDA)")
+    g.add_argument("--sizes", default=None, help="model sizes M1,M2,... or START:STOP:STEP (default N/10..N)")
+    g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
+    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--refine", type=int, default=0, help="extra sizes between the transition's start and end")
+    g.add_argument("--exact-draws", type=int, default=8, help="noise draws of the exact losses (default 8)")
+    g.add_argument("--n-eval", type=int, default=None, help="generated samples per size (preset's default)")
+    g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    g.add_argument("--figure", default=None,
+                   help="transition figure FILE (.pdf/.png/.svg; default: a .png beside the store)")
+    g.add_argument("--no-figure", action="store_true", help="do not draw the transition figure")
+    g.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between training checkpoints in the store (default 30)")
+    g = p.add_argument_group("training (defaults from the preset)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    g.add_argument("--draws", type=int, default=None, help="noise draws R per training point and step")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    g.add_argument("--init", default=None, help="pmem (default), gaussian, sphere, prior")
+    g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
+    g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
+    g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
+    g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
+    g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")
+    _add_store_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary and per-size rows as JSON")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("check", help="does an expression equal the toolkit's quantity?")
     p.add_argument("expression", help="your expression (in t, d, s2, C, M, N, psi, ...)")

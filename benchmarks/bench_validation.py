@@ -1,0 +1,99 @@
+"""Speed and memory of the validation layer, each case in its own process (for its peak memory):
+
+* training throughput at d = 30, N = 100, R = 100, M = 50, eps target, paper grid (target 100 steps/s);
+* a batched sweep of 10 sizes M = 10..100 at the same setting with R = 10 (target 150 steps/s),
+  and with R = 100 (the ``paper`` preset's work per step, for its CPU cost);
+* the exact-loss crossover at (50, 12, 200) with 8 noise draws (target 10 s), training losses only
+  and with validation losses too.
+
+Run: python benchmarks/bench_validation.py [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+STEPS = 2000
+WARMUP = 100
+
+
+def _train_case(sizes, draws, steps=STEPS):
+    from memcross.theory import Setting
+    from memcross.validation.data import make_gmm_data
+    from memcross.validation.process import Process
+    from memcross.validation.train import TrainConfig, Trainer
+
+    data = make_gmm_data(30, 4, 100, seed=0)
+    tr = Trainer(data, Process(Setting(d=30, K=4, N=100)), sizes, TrainConfig(steps=WARMUP + 3 * steps, draws=draws))
+    tr.run(until=WARMUP)
+    rates = []
+    for k in range(3):
+        start = time.perf_counter()
+        tr.run(until=WARMUP + (k + 1) * steps)
+        rates.append(steps / (time.perf_counter() - start))
+    return {"steps_per_second": statistics.median(rates), "runs": rates}
+
+
+def _exact_case(validation):
+    from memcross.theory import Setting
+    from memcross.validation.data import make_gmm_data
+    from memcross.validation.exact import exact_losses
+    from memcross.validation.process import Process
+
+    runs, ratio = [], None
+    for seed in range(3):
+        start = time.perf_counter()
+        data = make_gmm_data(50, 12, 200, seed=seed)
+        ex = exact_losses(data, Process(Setting()).quadrature(), draws=8, seed=seed + 1, validation=validation)
+        ratio = ex.crossover()[0]
+        runs.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(runs), "runs": runs, "last_ratio": ratio}
+
+
+CASES = {
+    "train-single": lambda: _train_case([50], 100),
+    "train-batched": lambda: _train_case(list(range(10, 101, 10)), 10),
+    "train-batched-R100": lambda: _train_case(list(range(10, 101, 10)), 100, steps=300),
+    "exact": lambda: _exact_case(False),
+    "exact+validation": lambda: _exact_case(True),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", choices=list(CASES))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if args.case:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        out = CASES[args.case]()
+        out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+          f"{args.threads}, Python {platform.python_version()}")
+    for case in CASES:
+        res = subprocess.run([sys.executable, __file__, "--case", case, "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        if "steps_per_second" in r:
+            runs = ", ".join(f"{x:.0f}" for x in r["runs"])
+            print(f"{case}: {r['steps_per_second']:.0f} steps/s (median of {runs}); peak {r['peak_rss_mib']:.0f} MiB")
+        else:
+            runs = ", ".join(f"{x:.2f}" for x in r["runs"])
+            print(f"{case}: {r['seconds']:.2f} s (median of {runs}; M*/N of the last data set "
+                  f"{r['last_ratio']:.4f}); peak {r['peak_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

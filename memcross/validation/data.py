@@ -1,0 +1,103 @@
+r"""Data: an isotropic Gaussian mixture and seeded train / validation / evaluation splits.
+
+:math:`\pi^* = \frac1K \sum_k \mathcal N(\mu_k, s_2 I_d)`; by default the means are uniform on
+the sphere of radius :math:`\sqrt d` (:math:`\mu_k = \sqrt d\, g_k/\|g_k\|`, :math:`g_k \sim
+\mathcal N(0, I_d)`), as in the paper. Everything is drawn from one ``torch.Generator`` seeded by
+``seed``, so the same seed gives the same data set on the same device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def check_sizes(d: int, K: int, N: int, M: int | None = None) -> None:
+    """Refuse sizes that make no data set: ``d >= 1``, ``1 <= K <= N``, ``1 <= M <= N``."""
+    for name, value in (("d", d), ("K", K), ("N", N)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if K > N:
+        raise ValueError(f"K must be <= N (each component needs a training point), got K={K}, N={N}")
+    if M is not None and (isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= N):
+        raise ValueError(f"M must be an integer in [1, N] = [1, {N}], got {M!r}")
+
+
+@dataclass(frozen=True)
+class GMMData:
+    """A sampled isotropic GMM data set (float64 tensors on CPU).
+
+    ``means`` (K, d), ``train`` (N, d) with component labels ``train_labels``, ``validation``
+    (held-out samples for validation losses), ``evaluation`` (further held-out samples: fresh
+    draws of the true distribution, the reference a generator is compared with), and ``order``:
+    a seeded permutation of the training indices whose first ``M`` entries are the partial
+    memorizer's (and the pmem init's) subset, so subsets are nested in ``M``.
+    """
+
+    means: torch.Tensor
+    s2: float
+    train: torch.Tensor
+    train_labels: torch.Tensor
+    validation: torch.Tensor
+    order: torch.Tensor
+    seed: int
+    evaluation: torch.Tensor
+
+    @property
+    def d(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def K(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.train.shape[0]
+
+    def subset(self, M: int) -> torch.Tensor:
+        """The first ``M`` training points of the nested order (the memorized subset)."""
+        check_sizes(self.d, self.K, self.N, M)
+        return self.train[self.order[:M]]
+
+
+def sphere_means(K: int, d: int, generator: torch.Generator, radius: float | None = None) -> torch.Tensor:
+    r"""``K`` points uniform on the sphere of radius ``radius`` (default :math:`\sqrt d`)."""
+    g = torch.randn(K, d, generator=generator, dtype=torch.float64)
+    r = d**0.5 if radius is None else radius
+    return r * g / g.norm(dim=1, keepdim=True)
+
+
+def sample_mixture(means: torch.Tensor, s2: float, n: int, generator: torch.Generator):
+    """``n`` samples of the uniform-prior isotropic mixture and their component labels."""
+    K, d = means.shape
+    labels = torch.randint(K, (n,), generator=generator)
+    x = means[labels] + s2**0.5 * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    return x, labels
+
+
+def make_gmm_data(d: int, K: int, N: int, s2: float = 1.0, seed: int = 0, means=None,
+                  n_validation: int | None = None, n_evaluation: int | None = None) -> GMMData:
+    """Sample a data set: means (unless given), ``N`` training points, ``n_validation`` and
+    ``n_evaluation`` (default ``N`` each) held-out points, and the nested subset order.
+
+    >>> data = make_gmm_data(d=5, K=2, N=10, seed=1)
+    >>> tuple(data.train.shape), tuple(data.subset(3).shape), torch.allclose(data.means.norm(dim=1), torch.tensor(5**0.5, dtype=torch.float64))
+    ((10, 5), (3, 5), True)
+    """
+    check_sizes(d, K, N)
+    if not (isinstance(s2, (int, float)) and s2 > 0):
+        raise ValueError(f"s2 must be a positive number, got {s2!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    if means is None:
+        mu = sphere_means(K, d, gen)
+    else:
+        mu = torch.as_tensor(means, dtype=torch.float64)
+        if mu.shape != (K, d) or not torch.isfinite(mu).all():
+            raise ValueError(f"means must be a finite array of shape (K, d) = ({K}, {d}), got {tuple(mu.shape)}")
+    train, labels = sample_mixture(mu, s2, N, gen)
+    validation, _ = sample_mixture(mu, s2, N if n_validation is None else n_validation, gen)
+    order = torch.randperm(N, generator=gen)
+    evaluation, _ = sample_mixture(mu, s2, N if n_evaluation is None else n_evaluation, gen)
+    return GMMData(mu, float(s2), train, labels, validation, order, int(seed), evaluation)

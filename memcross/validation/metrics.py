@@ -1,0 +1,126 @@
+r"""Metrics of trained models: memorization ratio with a bootstrap interval, where the learned
+means sit, and the memorization transition over model sizes.
+
+* A generated sample is **memorized** when :math:`d_1 < d_2 / 3`, with :math:`d_1, d_2` its
+  distances to the nearest and second-nearest training points (the paper's test). The
+  memorization ratio is the memorized fraction; its interval is a percentile bootstrap
+  (``scipy.stats.bootstrap``).
+* A learned mean is **near a training point** when it passes the same test against the training
+  set, and **near a true mean** when it passes it against the true means.
+* **Transition** over sizes ``M`` (increasing) with ratios ``r(M)``: start = first ``M`` with
+  ``r >= 0.1``, end = first ``M`` with ``r >= 0.9``, and the 50% point interpolated linearly
+  between the sizes where ``r`` first reaches 0.5.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+
+#: The nearest / second-nearest distance ratio below which a point counts as a copy.
+RATIO_THRESHOLD = 1 / 3
+START_LEVEL, MID_LEVEL, END_LEVEL = 0.1, 0.5, 0.9
+
+
+def near_copies(points: torch.Tensor, reference: torch.Tensor, threshold: float = RATIO_THRESHOLD) -> np.ndarray:
+    """Boolean per row of ``points``: nearest distance to ``reference`` < ``threshold`` x second-nearest.
+
+    >>> ref = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    >>> near_copies(torch.tensor([[0.1, 0.0], [5.0, 0.0]]), ref).tolist()
+    [True, False]
+    """
+    if reference.shape[0] < 2:
+        raise ValueError("the ratio test needs at least 2 reference points")
+    dist = torch.cdist(points.double(), reference.double())
+    two = torch.topk(dist, 2, dim=1, largest=False).values
+    return (two[:, 0] < threshold * two[:, 1]).cpu().numpy()
+
+
+def bootstrap_interval(flags: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval for the mean of 0/1 ``flags`` (degenerate data: the point)."""
+    flags = np.asarray(flags, dtype=float)
+    if flags.size == 0:
+        raise ValueError("no samples to bootstrap")
+    if np.all(flags == flags[0]):
+        return float(flags[0]), float(flags[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((flags,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                              method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def memorization_ratio(samples: torch.Tensor, train: torch.Tensor, seed: int = 0) -> dict:
+    """Memorized fraction of ``samples`` with its 95% bootstrap interval."""
+    flags = near_copies(samples, train)
+    low, high = bootstrap_interval(flags, seed=seed)
+    return {"ratio": float(flags.mean()), "ratio_low": low, "ratio_high": high, "samples": int(flags.size)}
+
+
+def mean_locations(learned: torch.Tensor, train: torch.Tensor, true_means: torch.Tensor) -> dict:
+    """How many learned means sit on training points and how many on true means."""
+    out = {"means_near_train": int(near_copies(learned, train).sum())}
+    out["means_near_true"] = int(near_copies(learned, true_means).sum()) if true_means.shape[0] >= 2 else None
+    return out
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Where the memorization ratio crosses 0.1 (start), 0.5 (mid, interpolated) and 0.9 (end), in
+    model size ``M`` and as ``M/N``; ``None`` when the ratio never reaches the level."""
+
+    start: int | None
+    mid: float | None
+    end: int | None
+    N: int
+
+    def ratios(self) -> dict:
+        f = lambda v: None if v is None else v / self.N
+        return {"start": f(self.start), "mid": f(self.mid), "end": f(self.end)}
+
+
+def transition(sizes, ratios, N: int) -> Transition:
+    """The transition of ratios ``ratios`` at increasing ``sizes``.
+
+    >>> transition([10, 20, 30, 40], [0.0, 0.2, 0.6, 1.0], 40)
+    Transition(start=20, mid=27.5, end=40, N=40)
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    r = np.asarray(ratios, dtype=float)
+    if sizes.shape != r.shape or sizes.size == 0:
+        raise ValueError("sizes and ratios must be non-empty and of the same length")
+    if np.any(np.diff(sizes) <= 0):
+        raise ValueError("sizes must be strictly increasing")
+
+    def first(level):
+        idx = np.flatnonzero(r >= level)
+        return None if idx.size == 0 else int(idx[0])
+
+    i0, i5, i9 = first(START_LEVEL), first(MID_LEVEL), first(END_LEVEL)
+    mid = None
+    if i5 is not None:
+        if i5 == 0:
+            mid = float(sizes[0])
+        else:
+            lo, hi = r[i5 - 1], r[i5]
+            mid = float(sizes[i5 - 1] + (MID_LEVEL - lo) / (hi - lo) * (sizes[i5] - sizes[i5 - 1]))
+    return Transition(None if i0 is None else int(sizes[i0]), mid, None if i9 is None else int(sizes[i9]), N)
+
+
+def refine_sizes(sizes, ratios, N: int, count: int) -> list[int]:
+    """``count`` new sizes spread between the last size below the start level and the end (or N)."""
+    sizes = [int(m) for m in sizes]
+    r = np.asarray(ratios, dtype=float)
+    above = np.flatnonzero(r >= START_LEVEL)
+    if above.size == 0 or count < 1:
+        return []
+    lo = sizes[above[0] - 1] if above[0] > 0 else max(1, sizes[0] // 2)
+    ends = np.flatnonzero(r >= END_LEVEL)
+    hi = sizes[ends[0]] if ends.size else N
+    new = np.unique(np.round(np.linspace(lo, hi, count + 2)[1:-1]).astype(int))
+    return [int(m) for m in new if m not in sizes and 1 <= m <= N]

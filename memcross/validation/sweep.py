@@ -1,0 +1,349 @@
+r"""Validation sweeps: the exact crossover and the observed transition of trained models, stored.
+
+:func:`validate` runs a :class:`ValidationPlan` against a :class:`~memcross.validation.store.Store`:
+
+1. the data set (seeded), the exact-loss table of the analytic denoisers (stored, kind ``exact``);
+2. the sizes without stored parameters train **together** (one batched computation), leaving
+   checkpoints as they go; their parameters and loss / variance histories are stored per size
+   (kind ``params``) the moment training ends;
+3. each size is evaluated — memorization ratio of DDIM (or DDPM) samples with a bootstrap
+   interval, learned variance, where the means sit, per-time train / validation losses — and
+   stored at once (kind ``size``);
+4. optionally the size grid is refined between the transition's start and end, and steps 2-3 run
+   for the new sizes;
+5. a summary row — predicted ``M*/N`` (asymptotic ``C = 1``, finite-d), exact ``M*/N``, observed
+   start / 50% / end, unconverged sizes — is stored (kind ``summary``).
+
+Re-running skips whatever is stored, so an interrupted sweep completes without repeating work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from memcross.theory.setting import Setting
+from memcross.validation.data import GMMData, check_sizes, make_gmm_data
+from memcross.validation.denoisers import posterior_mean
+from memcross.validation.exact import ExactLosses, exact_losses
+from memcross.validation.metrics import mean_locations, memorization_ratio, refine_sizes, transition
+from memcross.validation.process import Process, TimeTable
+from memcross.validation.sampler import get_sampler
+from memcross.validation.store import Store, config_key
+from memcross.validation.train import History, TrainConfig, Trainer, convergence
+
+#: Presets: the paper's protocol (THEORY.md section 6) and a CPU-sized one. Both use the paper's
+#: optimizer and learning-rate schedule; ``quick`` trades noise draws for evaluation samples.
+PRESETS: dict[str, dict] = {
+    "paper": {"steps": 50_000, "draws": 100, "n_eval": 50},
+    "quick": {"steps": 50_000, "draws": 10, "n_eval": 200},
+}
+#: Seconds between training checkpoints.
+CHECKPOINT_SECONDS = 30.0
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    name = (name or "auto").strip()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine; use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return dev
+    raise ValueError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def default_sizes(N: int, count: int = 10) -> list[int]:
+    """``count`` sizes evenly spaced up to ``N``: ``N/10, 2N/10, ..., N`` for the default."""
+    return sorted({max(1, round(N * k / count)) for k in range(1, count + 1)})
+
+
+@dataclass(frozen=True)
+class ValidationPlan:
+    """Everything a sweep depends on; its parts key the stored units."""
+
+    setting: Setting
+    sizes: tuple[int, ...]
+    train: TrainConfig
+    data_seed: int = 0
+    n_eval: int = 200
+    sampler: str = "ddim"
+    exact_draws: int = 8
+    loss_draws: int = 4
+    refine: int = 0
+    device: str = "cpu"
+    preset: str = "quick"
+
+    def __post_init__(self):
+        s = self.setting
+        if not self.sizes:
+            raise ValueError("sizes must name at least one model size")
+        for M in self.sizes:
+            check_sizes(s.d, s.K, s.N, M)
+        if list(self.sizes) != sorted(set(self.sizes)):
+            raise ValueError(f"sizes must be increasing without repeats, got {list(self.sizes)}")
+        for name in ("n_eval", "exact_draws", "loss_draws"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.refine < 0:
+            raise ValueError(f"refine must be >= 0, got {self.refine}")
+        get_sampler(self.sampler)
+        get_preset(self.preset)
+
+    # -- configurations that key stored units ------------------------------------------------
+    def trained_config(self, M: int) -> dict:
+        base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1).items() if k not in ("draws", "dtype")}
+        return {**base, "train": self.train.to_dict(), "M": int(M), "device": torch.device(self.device).type}
+
+    def size_config(self, M: int) -> dict:
+        return {**self.trained_config(M), "n_eval": self.n_eval, "sampler": self.sampler,
+                "loss_draws": self.loss_draws, "weighting": self.setting.weighting,
+                "target": self.setting.target, "weight_expr": self.setting.weight_expr}
+
+    def summary_config(self) -> dict:
+        return {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
+                "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced: the summary row, per-size rows and the exact-loss table."""
+
+    summary: dict
+    sizes: list[dict] = field(default_factory=list)
+    exact: ExactLosses | None = None
+
+
+def _np_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def load_params(store: Store, plan: ValidationPlan, M: int) -> tuple[np.ndarray, float] | None:
+    """Stored ``(means (M, d), variance)`` of the trained size ``M``, or None."""
+    raw = store.blob("params", plan.trained_config(M), "params")
+    if raw is None:
+        return None
+    with np.load(io.BytesIO(raw)) as z:
+        return z["means"], float(z["variance"])
+
+
+def exact_config(setting: Setting, data_seed: int, draws: int) -> dict:
+    """The configuration that keys an exact-loss table: data, process and noise draws (the
+    weighting is not part of it: the table serves every weighting)."""
+    plan_like = {"data": "isotropic-gmm", "means": "sphere", "d": setting.d, "K": setting.K, "N": setting.N,
+                 "s2": float(setting.s2_exact), "seed": int(data_seed)}
+    process = {k: v for k, v in (("schedule", setting.schedule), ("time", setting.time), ("alpha", setting.alpha),
+                                 ("sigma", setting.sigma), ("t_max", setting.t_max)) if v is not None}
+    return {**plan_like, **process, "draws": int(draws), "dtype": "float64"}
+
+
+def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store | None = None,
+              data: GMMData | None = None) -> ExactLosses:
+    """The exact-loss table of the data set drawn with ``data_seed`` (from the store when there),
+    with the setting's weighting attached."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    cfg = exact_config(setting, data_seed, draws)
+    table = Process(setting).quadrature()
+    if store is not None:
+        found = store.get("exact", cfg)
+        if found is not None:
+            ex = ExactLosses.from_dict(found)
+            return dataclasses.replace(ex, table=dataclasses.replace(ex.table, lam=table.lam))
+    if data is None:
+        data = make_gmm_data(setting.d, setting.K, setting.N, float(setting.s2_exact), seed=data_seed)
+    ex = exact_losses(data, table, draws=draws, seed=data_seed + 1)
+    if store is not None:
+        store.put("exact", cfg, ex.to_dict())
+    return ex
+
+
+def _train(plan: ValidationPlan, data: GMMData, process: Process, sizes: list[int], store: Store,
+           progress: bool, log, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
+    """Train ``sizes`` together (resuming a checkpoint), store each size's parameters and history."""
+    device = torch.device(plan.device)
+    key = config_key("checkpoint", {**plan.trained_config(0), "M": None, "sizes": sizes})
+    trainer = Trainer(data, process, sizes, plan.train, device)
+    state = store.load_checkpoint(key)
+    if state is not None:
+        trainer.load_state_dict(state)
+        log(f"resuming training of sizes {sizes} at step {trainer.step}")
+    last = [time.monotonic()]
+
+    def checkpoint(tr):
+        if time.monotonic() - last[0] >= checkpoint_seconds:
+            store.save_checkpoint(key, tr.step, tr.state_dict())
+            last[0] = time.monotonic()
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=plan.train.steps, initial=trainer.step, desc=f"training {len(sizes)} size(s)",
+                   unit="step", mininterval=1.0)
+    start_step, t0 = trainer.step, time.perf_counter()
+    try:
+        trainer.run(callback=checkpoint, every=min(250, max(1, plan.train.steps // 20)), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    rate = (trainer.step - start_step) / seconds if seconds > 0 else float("nan")
+    hist = trainer.history
+    for i, M in enumerate(sizes):
+        per = History(hist.steps, [row[i] for row in hist.loss], [row[i] for row in hist.variance])
+        means = trainer.family.model_means(i).double().cpu().numpy()
+        var = float(trainer.family.variance()[i])
+        conv = convergence(History(per.steps, [[v] for v in per.loss], [[v] for v in per.variance]), 0)
+        result = {"M": M, "variance": var, "history": per.to_dict(), "convergence": conv,
+                  "batch_sizes": sizes, "seconds": seconds, "steps_per_second": rate}
+        store.put("params", plan.trained_config(M), result, {"params": _np_bytes(means=means, variance=var)})
+    store.drop_checkpoint(key)
+    log(f"trained sizes {sizes}: {trainer.step - start_step} steps in {seconds:.1f} s ({rate:.1f} steps/s)")
+
+
+def _per_time_losses(means: torch.Tensor, var: float, points: torch.Tensor, table: TimeTable, draws: int,
+                     seed: int) -> np.ndarray:
+    """Monte-Carlo ``L_t`` (x0 units) of a trained model on ``points`` at the table's times."""
+    gen = torch.Generator().manual_seed(seed)
+    out = np.empty(len(table.t))
+    x0 = points.repeat(draws, 1)
+    for i, (a, s) in enumerate(zip(table.alpha, table.sigma)):
+        z = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+        h = posterior_mean(a * x0 + s * z, float(a), float(s), means, var)
+        out[i] = float(((h - x0) ** 2).sum(1).mean())
+    return out
+
+
+def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
+              M: int, store: Store) -> dict:
+    means_np, var = load_params(store, plan, M)
+    trained = store.get("params", plan.trained_config(M))
+    means = torch.as_tensor(means_np, dtype=torch.float64)
+    times = process.sampler_grid()
+    gen = torch.Generator().manual_seed(plan.data_seed + 2)
+    sampler = get_sampler(plan.sampler)
+    samples = sampler(lambda x, a, s: posterior_mean(x, a, s, means, var), times, process.alpha(times),
+                      process.sigma(times), plan.n_eval, data.d, gen)
+    result = {"M": M, "M_over_N": M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
+              "variance": var, **mean_locations(means, data.train, data.means)}
+    train_t = _per_time_losses(means, var, data.train, table, plan.loss_draws, plan.data_seed + 3)
+    val_t = _per_time_losses(means, var, data.validation, table, plan.loss_draws, plan.data_seed + 4)
+    result.update(train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
+                  train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
+                  pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
+                  pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])))
+    result.update({k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved",
+                                                          "final_loss")})
+    result["steps_per_second"] = trained["steps_per_second"]
+    store.put("size", plan.size_config(M), result)
+    return result
+
+
+def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, checkpoint_seconds) -> None:
+    pending = [M for M in sizes if not store.has("size", plan.size_config(M))]
+    to_train = [M for M in pending if load_params(store, plan, M) is None]
+    if to_train:
+        _train(plan, data, process, to_train, store, progress, log, checkpoint_seconds)
+    for M in pending:
+        r = _evaluate(plan, data, process, table, ex, M, store)
+        flag = "" if r["converged"] else "  (unconverged)"
+        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r['ratio']:.3f} "
+            f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}], variance {r['variance']:.4g}{flag}")
+
+
+def _predictions(setting: Setting) -> dict:
+    from memcross.numerics.predict import predict
+
+    base = setting.replace(C=1)
+    return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
+
+
+def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lambda msg: None,
+             checkpoint_seconds: float = CHECKPOINT_SECONDS) -> SweepResult:
+    """Run (or resume) the sweep ``plan`` against ``store``; returns the summary and per-size rows.
+
+    Training leaves a checkpoint every ``checkpoint_seconds`` of wall time."""
+    if not checkpoint_seconds > 0:
+        raise ValueError(f"checkpoint_seconds must be positive, got {checkpoint_seconds!r}")
+    s = plan.setting
+    data = make_gmm_data(s.d, s.K, s.N, float(s.s2_exact), seed=plan.data_seed)
+    process = Process(s)
+    table = process.quadrature()
+    ex = exact_for(s, plan.data_seed, plan.exact_draws, store, data)
+    exact_ratio, exact_m = ex.crossover()
+    log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
+    _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
+    sizes = list(plan.sizes)
+    rows = [store.get("size", plan.size_config(M)) for M in sizes]
+    if plan.refine:
+        extra = refine_sizes(sizes, [r["ratio"] for r in rows], s.N, plan.refine)
+        if extra:
+            log(f"refining between start and end: sizes {extra}")
+            _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
+            sizes = sorted(set(sizes) | set(extra))
+            rows = [store.get("size", plan.size_config(M)) for M in sizes]
+    trans = transition(sizes, [r["ratio"] for r in rows], s.N)
+    summary = {
+        "d": s.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
+        "preset": plan.preset, "steps": plan.train.steps, "draws": plan.train.draws, "seed": plan.data_seed,
+        **_predictions(s), "exact": float(exact_ratio),
+        "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
+        "observed_end": trans.ratios()["end"],
+        "baseline_ratio": memorization_ratio(data.evaluation, data.train)["ratio"],
+        "unconverged": ",".join(str(r["M"]) for r in rows if not r["converged"]) or "none",
+        "sizes": ",".join(str(M) for M in sizes),
+        "gen_train_loss": float(table.weighted(ex.gen_train)),
+        "mem_train_loss": float(table.weighted(ex.mem_train)),
+        "gen_val_loss": None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
+    }
+    store.put("summary", plan.summary_config(), summary)
+    stored = store.get("summary", plan.summary_config())
+    return SweepResult(stored if stored is not None else summary, rows, ex)
+
+
+def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
+              data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
+              n_eval: int | None = None, **train_overrides) -> ValidationPlan:
+    """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides."""
+    dev = resolve_device(device)
+    name = preset or ("paper" if dev.type == "cuda" else "quick")
+    p = get_preset(name)
+    steps = train_overrides.pop("steps", None)
+    draws = train_overrides.pop("draws", None)
+    steps = p["steps"] if steps is None else steps
+    draws = p["draws"] if draws is None else draws
+    train = TrainConfig(steps=steps, draws=draws, **{k: v for k, v in train_overrides.items() if v is not None})
+    sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
+    return ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
+                          exact_draws,
+                          refine=refine, device=str(dev), preset=name)
+
+
+__all__ = ["PRESETS", "ValidationPlan", "SweepResult", "validate", "plan_from", "resolve_device", "exact_for",
+           "exact_config",
+           "default_sizes", "load_params"]

@@ -1,0 +1,272 @@
+r"""Training the GMM family on the denoising score-matching loss, all sizes together.
+
+Loss (THEORY.md section 6), for a network predicting target ``f`` with weight ``w`` stated on
+``f`` — equivalently the x0-unit weight :math:`\lambda = c_f w`:
+
+.. math:: L = \frac{1}{N R}\sum_{i, r} \lambda(t_{ir}) \|f_\theta(t_{ir}, x_{ir}) - x^i\|^2,
+   \qquad x_{ir} = \alpha x^i + \sigma z_{ir},
+
+``R`` fresh noise draws per training point each step, each draw's time from the measure (uniform
+on a grid's points, or uniform on an interval), full batch. The x0 error is computed in the
+factored form of :meth:`GMMFamily.x0_error`, so the loss equals the target-space squared error
+exactly and stays accurate where :math:`\lambda \propto \psi \sim 10^6`.
+
+Optimizer: Adam (0.9, 0.999, 1e-8), learning rate linear from 0 to ``lr`` over the first
+``warmup`` fraction of steps, then linear to ``final_lr``. ``update_ema`` (e.g. 0.99) smooths
+Adam's *updates* with a debiased exponential moving average, as the authors' code does.
+The sizes share the noise (common random numbers) but not parameters; the summed loss gives each
+size its own gradient, so a size trains the same whichever other sizes are in the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from memcross.validation.data import GMMData
+from memcross.validation.model import GMMFamily, check_init
+from memcross.validation.process import Process
+
+#: Points of the loss / variance history kept per size.
+HISTORY_POINTS = 200
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the family is trained. ``target`` and ``weighting`` name the loss (default: the paper's
+    uniform eps loss); the schedule and time measure come from the setting."""
+
+    steps: int = 50_000
+    draws: int = 10
+    lr: float = 1e-3
+    final_lr: float = 1e-6
+    warmup: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    update_ema: float | None = None
+    init: str = "pmem"
+    init_variance: float | None = None
+    target: str = "eps"
+    weighting: str = "eps-uniform"
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        for name in ("steps", "draws"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.final_lr, (int, float)) and 0 <= self.final_lr <= self.lr):
+            raise ValueError(f"final_lr must be in [0, lr], got {self.final_lr!r}")
+        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
+            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
+        if self.update_ema is not None and not 0 < self.update_ema < 1:
+            raise ValueError(f"update_ema must be in (0, 1) or unset, got {self.update_ema!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        check_init(self.init)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up from 0 to ``lr`` over ``warmup * steps``, then linear to ``final_lr``."""
+        n_warm = int(round(self.warmup * self.steps))
+        if step < n_warm:
+            return self.lr * (step + 1) / n_warm
+        span = max(self.steps - n_warm - 1, 1)
+        return self.lr + (self.final_lr - self.lr) * (step - n_warm) / span
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return {"float32": torch.float32, "float64": torch.float64}[name]
+
+
+@dataclass
+class History:
+    """Loss and variance per size at evenly spaced steps (means over each logging window)."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[list[float]] = field(default_factory=list)
+    variance: list[list[float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Trainer:
+    """Trains a :class:`GMMFamily` on ``data``; :meth:`run` can stop and resume via :meth:`state_dict`.
+
+    >>> from memcross.theory import Setting
+    >>> from memcross.validation.data import make_gmm_data
+    >>> data = make_gmm_data(4, 2, 8, seed=0)
+    >>> tr = Trainer(data, Process(Setting(d=4, K=2, N=8)), [2, 8], TrainConfig(steps=20, draws=2))
+    >>> tr.run().steps[-1]
+    20
+    """
+
+    def __init__(self, data: GMMData, process: Process, sizes, config: TrainConfig, device="cpu"):
+        for M in sizes:
+            if isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= data.N:
+                raise ValueError(f"model size M must be an integer in [1, N] = [1, {data.N}], got {M!r}")
+        self.data, self.process, self.config = data, process, config
+        self.sizes = list(sizes)
+        self.device = torch.device(device)
+        dtype = torch_dtype(config.dtype)
+        self.dtype = dtype
+        train_setting = process.setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)
+        self.loss_process = Process(train_setting)
+        self.family = GMMFamily.initialize(data, self.sizes, config.init, config.seed, config.init_variance,
+                                           dtype, self.device)
+        for p in self.family.parameters():
+            p.requires_grad_(True)
+        self.gen = torch.Generator().manual_seed(int(config.seed) + 1)
+        self.step = 0
+        self.adam_m = [torch.zeros_like(p) for p in self.family.parameters()]
+        self.adam_v = [torch.zeros_like(p) for p in self.family.parameters()]
+        self.ema = [torch.zeros_like(p) for p in self.family.parameters()] if config.update_ema else None
+        self.history = History()
+        self._window = torch.zeros(len(self.sizes), dtype=torch.float64)
+        self._window_n = 0
+        self.x0 = data.train.to(dtype=dtype, device=self.device).repeat(config.draws, 1)
+        if process.is_grid:
+            table = self.loss_process.quadrature()
+            self._alpha = torch.as_tensor(table.alpha, dtype=dtype, device=self.device)
+            self._sigma = torch.as_tensor(table.sigma, dtype=dtype, device=self.device)
+            # loss = lam ||f - x0||^2 = lam sigma^2 ||e||^2
+            self._kappa = torch.as_tensor(table.lam * table.sigma**2, dtype=dtype, device=self.device)
+        if not np.all(np.isfinite(self._kappa_check())):
+            raise ValueError(f"training weighting {config.weighting!r} is not finite on {process.setting.time!r}")
+
+    def _kappa_check(self) -> np.ndarray:
+        if self.process.is_grid:
+            return self._kappa.cpu().numpy()
+        lo, hi = self.process.bounds
+        t = np.linspace(lo, hi, 257)[1:-1]
+        return self.loss_process.lam(t) * self.loss_process.sigma(t) ** 2
+
+    def _times(self, n: int):
+        if self.process.is_grid:
+            idx = torch.randint(len(self._alpha), (n,), generator=self.gen).to(self.device)
+            return self._alpha[idx], self._sigma[idx], self._kappa[idx]
+        lo, hi = self.process.bounds
+        t = (lo + (hi - lo) * torch.rand(n, generator=self.gen, dtype=torch.float64)).numpy()
+        lp = self.loss_process
+        cols = (lp.alpha(t), lp.sigma(t), lp.lam(t) * lp.sigma(t) ** 2)
+        return tuple(torch.as_tensor(np.array(c), dtype=self.dtype, device=self.device) for c in cols)
+
+    def batch(self):
+        """One step's fresh batch: times (alpha, sigma, kappa = lam sigma^2) and noise ``z``."""
+        n = self.x0.shape[0]
+        a, s, kappa = self._times(n)
+        z = torch.randn(n, self.data.d, generator=self.gen, dtype=self.dtype).to(self.device)
+        return a, s, kappa, z
+
+    def loss(self, batch=None) -> torch.Tensor:
+        """Per-size loss on a batch (default: a fresh one), shape (S,), differentiable (autograd)."""
+        a, s, kappa, z = self.batch() if batch is None else batch
+        e = self.family.x0_error(self.x0, z, a, s)
+        return (kappa.unsqueeze(1) * (e * e).sum(2)).mean(0)
+
+    @torch.no_grad()
+    def _adam(self, grads, lr: float) -> None:
+        b1, b2 = self.config.betas
+        k = self.step + 1
+        c1, c2 = 1 - b1**k, 1 - b2**k
+        for i, (p, g) in enumerate(zip(self.family.parameters(), grads)):
+            m, v = self.adam_m[i], self.adam_v[i]
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            update = (m / c1) / ((v / c2).sqrt_().add_(self.config.eps))
+            if self.ema is not None:
+                beta = self.config.update_ema
+                self.ema[i].mul_(beta).add_(update, alpha=1 - beta)
+                update = self.ema[i] / (1 - beta**k)
+            p.sub_(update, alpha=lr)
+
+    def run(self, until: int | None = None, callback=None, every: int = 0, progress=None) -> History:
+        """Train to step ``until`` (default: all steps). ``callback(trainer)`` runs every ``every``
+        steps (for checkpoints); ``progress`` is a tqdm-like object updated per step."""
+        stop = self.config.steps if until is None else min(until, self.config.steps)
+        log_every = max(1, self.config.steps // HISTORY_POINTS)
+        while self.step < stop:
+            a, s, kappa, z = self.batch()
+            per_size, grads = self.family.loss_and_grad(self.x0, z, a, s, kappa)
+            self._adam(grads, self.config.learning_rate(self.step))
+            self.step += 1
+            self._window += per_size.detach().double().cpu()
+            self._window_n += 1
+            if self.step % log_every == 0 or self.step == self.config.steps:
+                self.history.steps.append(self.step)
+                self.history.loss.append((self._window / self._window_n).tolist())
+                self.history.variance.append(self.family.variance().double().cpu().tolist())
+                self._window.zero_()
+                self._window_n = 0
+            if progress is not None:
+                progress.update(1)
+            if callback is not None and every and self.step % every == 0 and self.step < self.config.steps:
+                callback(self)
+        return self.history
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-for-bit: parameters, Adam moments, RNG, history."""
+        return {
+            "step": self.step,
+            "params": [p.detach().cpu().clone() for p in self.family.parameters()],
+            "adam_m": [t.cpu().clone() for t in self.adam_m],
+            "adam_v": [t.cpu().clone() for t in self.adam_v],
+            "ema": None if self.ema is None else [t.cpu().clone() for t in self.ema],
+            "generator": self.gen.get_state(),
+            "history": self.history.to_dict(),
+            "window": self._window.clone(),
+            "window_n": self._window_n,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for p, v in zip(self.family.parameters(), state["params"]):
+                p.copy_(v.to(p))
+        self.adam_m = [t.to(self.device) for t in state["adam_m"]]
+        self.adam_v = [t.to(self.device) for t in state["adam_v"]]
+        self.ema = None if state["ema"] is None else [t.to(self.device) for t in state["ema"]]
+        self.gen.set_state(state["generator"])
+        self.history = History(**state["history"])
+        self._window = state["window"].clone()
+        self._window_n = state["window_n"]
+        self.step = state["step"]
+
+
+def convergence(history: History, index: int, tail: float = 0.1) -> dict:
+    """Did size ``index`` still improve over the last ``tail`` of training?
+
+    Compares the mean logged loss over the last ``tail`` of the steps with the window just before
+    it: ``loss_fell`` when the drop exceeds twice its standard error and 0.5% of the loss;
+    ``variance_moved`` when the learned variance changed by more than 5% over the tail.
+    """
+    steps = np.asarray(history.steps)
+    loss = np.asarray(history.loss)[:, index]
+    var = np.asarray(history.variance)[:, index]
+    last = steps[-1]
+    late = steps > last * (1 - tail)
+    before = (steps > last * (1 - 2 * tail)) & ~late
+    out = {"final_loss": float(loss[-1]), "final_variance": float(var[-1])}
+    if late.sum() < 2 or before.sum() < 2:
+        out.update(loss_fell=False, variance_moved=False, converged=True)
+        return out
+    a, b = loss[before], loss[late]
+    drop = a.mean() - b.mean()
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    fell = bool(drop > 2 * se and drop > 0.005 * abs(b.mean()))
+    v0 = var[before][-1]
+    moved = bool(abs(var[-1] - v0) > 0.05 * max(abs(v0), 1e-12))
+    out.update(loss_fell=fell, variance_moved=moved, converged=not (fell or moved))
+    return out

@@ -1,0 +1,86 @@
+"""`memcross exact`, `memcross validate` and `memcross table --store` through the installed script."""
+
+import json
+import sqlite3
+
+import pytest
+from test_cli import run
+
+TINY = ["--dim", "8", "--components", "2", "--train", "20"]
+
+
+def test_exact_prints_crossover_excess_and_coefficient(tmp_path):
+    out = run("exact", *TINY, "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
+    assert out.returncode == 0, out.stderr
+    assert "exact M*/N = " in out.stdout and "asymptotic (C = 1) 0.6604" in out.stdout
+    assert "d s2/(1+psi s2)" in out.stdout and "C(M) measured" in out.stdout
+    data = json.loads(run("exact", *TINY, "--draws", "2", "--no-store", "--json").stdout)
+    assert 0 < data["exact"] <= 1 and len(data["t"]) == 26
+
+
+def test_validate_then_table_from_store(tmp_path):
+    store, fig = tmp_path / "s.sqlite", tmp_path / "f.png"
+    out = run("validate", *TINY, "--sizes", "4,20", "--steps", "100", "--draws", "2", "--n-eval", "20",
+              "--store", str(store), "--figure", str(fig), "--no-progress", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "observed_mid" in out.stdout and "memorization ratio" in out.stdout and fig.stat().st_size > 0
+    tab = run("table", "--store", str(store), "--format", "csv")
+    assert tab.returncode == 0 and tab.stdout.splitlines()[0].startswith("d,K,N,preset,predicted_c1")
+    sizes = run("table", "--store", str(store), "--kind", "sizes", "--format", "latex")
+    assert sizes.returncode == 0 and "\\toprule" in sizes.stdout
+
+
+@pytest.fixture
+def stores(tmp_path):
+    good = tmp_path / "good.sqlite"
+    out = run("exact", *TINY, "--draws", "1", "--store", str(good))
+    assert out.returncode == 0, out.stderr
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("not a store\n")
+    return good, foreign
+
+
+BAD = [
+    (["--sizes", "4,21"], r"M must be an integer in [1, N] = [1, 20], got 21"),
+    (["--components", "30"], "K must be <= N"),
+    (["--dim", "0"], "d must be a positive integer"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--preset", "fast"], "unknown preset 'fast'; known presets: paper, quick"),
+    (["--sizes", "a,b"], "--sizes 'a,b'"),
+    (["--init", "zeros"], "unknown init 'zeros'"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD)
+def test_bad_validate_input_one_line_and_store_untouched(stores, extra, message):
+    good, _ = stores
+    before = good.read_bytes()
+    args = ["validate", "--dim", "8", "--components", "2", "--train", "20", *extra, "--store", str(good)]
+    out = run(*args)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+    assert good.read_bytes() == before
+
+
+def test_foreign_store_is_refused_untouched(stores):
+    _, foreign = stores
+    out = run("validate", *TINY, "--store", str(foreign))
+    assert out.returncode == 2 and "is not a memcross store" in out.stderr and out.stderr.count("\n") == 1
+    assert foreign.read_text() == "not a store\n"
+    out = run("table", "--store", str(foreign))
+    assert out.returncode == 2 and "is not a memcross store" in out.stderr
+
+
+def test_cuda_where_there_is_none(stores):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    good, _ = stores
+    before = good.read_bytes()
+    out = run("validate", *TINY, "--device", "cuda", "--store", str(good))
+    assert out.returncode == 2 and "CUDA is not available" in out.stderr and out.stderr.count("\n") == 1
+    assert good.read_bytes() == before
+    db = sqlite3.connect(good)
+    assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from memcross.theory import Setting
+from memcross.validation.data import make_gmm_data
+from memcross.validation.denoisers import generalizer, partial_memorizer
+from memcross.validation.exact import exact_losses
+from memcross.validation.process import Process
+
+
+@pytest.fixture(scope="module")
+def paper_exact():
+    """The paper's setting (50, 12, 200), paper grid, 8 noise draws (about 1 s)."""
+    data = make_gmm_data(50, 12, 200, seed=0)
+    return exact_losses(data, Process(Setting()).quadrature(), draws=8, seed=1, validation=False)
+
+
+def test_exact_crossover_of_paper_setting_is_near_080(paper_exact):
+    ratio, m_star = paper_exact.crossover()
+    assert abs(ratio - 0.80) <= 0.03
+    assert m_star == int(np.ceil(ratio * 200 - 1e-9))
+
+
+def test_generalizer_excess_matches_theorem_where_collapsed(paper_exact):
+    collapsed = paper_exact.collapsed()
+    assert collapsed.sum() >= 15
+    ratio = paper_exact.excess_generalizer() / paper_exact.theory_excess_generalizer()
+    assert np.all(np.abs(ratio[collapsed] - 1) < 0.02), ratio[collapsed]
+
+
+def test_measured_coefficient_is_in_theorem_bracket(paper_exact):
+    for M in (20, 100, 160):
+        assert 1.0 < paper_exact.coefficient(M) < 2.3
+
+
+def test_online_prefix_losses_equal_direct_partial_memorizers():
+    setting = Setting(d=6, K=2, N=15, time="grid:0.05,0.95,4")
+    data = make_gmm_data(6, 2, 15, seed=4)
+    table = Process(setting).quadrature()
+    ex = exact_losses(data, table, draws=3, seed=9)
+    # the same noise, rebuilt: queries ordered (time, draw, point)
+    gen = torch.Generator().manual_seed(9)
+    z = torch.randn(len(table.t), 3, 15, 6, generator=gen, dtype=torch.float64)
+    for ti, (a, s) in enumerate(zip(table.alpha, table.sigma)):
+        x0 = data.train.repeat(3, 1)
+        x = a * x0 + s * z[ti].reshape(-1, 6)
+        gen_loss = ((generalizer(x, a, s, data) - x0) ** 2).sum(1).mean()
+        assert abs(float(gen_loss) - ex.gen_train[ti]) < 1e-10
+        for M in (1, 2, 7, 15):
+            direct = ((partial_memorizer(x, a, s, data, M) - x0) ** 2).sum(1).mean()
+            assert abs(float(direct) - ex.pmem_train[M - 1, ti]) < 1e-10 * max(1.0, float(direct))
+    assert ex.pmem_val.shape == (15, 4) and np.all(ex.pmem_val[-1] > ex.pmem_train[-1])
+
+
+def test_round_trip_through_dict(paper_exact):
+    from memcross.validation.exact import ExactLosses
+
+    again = ExactLosses.from_dict(paper_exact.to_dict())
+    assert again.crossover() == paper_exact.crossover()
+
+
+def test_other_weighting_moves_the_crossover(paper_exact):
+    eps_lam = paper_exact.table.psi  # uniform eps in x0 units
+    ratio, _ = paper_exact.crossover(eps_lam)
+    assert ratio > paper_exact.crossover()[0]
+
+
+def test_bad_draws():
+    data = make_gmm_data(4, 2, 5, seed=0)
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        exact_losses(data, Process(Setting(d=4, K=2, N=5)).quadrature(), draws=0)

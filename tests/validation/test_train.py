@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+
+from memcross.theory import Setting
+from memcross.validation.data import make_gmm_data
+from memcross.validation.process import Process
+from memcross.validation.train import History, TrainConfig, Trainer, convergence
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_gmm_data(6, 2, 20, seed=0), Process(Setting(d=6, K=2, N=20))
+
+
+@pytest.mark.parametrize("init", ["pmem", "gaussian", "sphere", "prior"])
+@pytest.mark.parametrize("weighting,target", [("eps-uniform", "eps"), ("x0-uniform", "x0"), ("min-snr", "x0")])
+def test_hand_gradient_equals_autograd(small, init, weighting, target):
+    data, proc = small
+    cfg = TrainConfig(steps=10, draws=3, dtype="float64", init=init, init_variance=0.3, weighting=weighting,
+                      target=target)
+    tr = Trainer(data, proc, [3, 7, 20], cfg)
+    batch = tr.batch()
+    auto = tr.loss(batch)
+    g_auto = torch.autograd.grad(auto.sum(), tr.family.parameters())
+    hand, g_hand = tr.family.loss_and_grad(tr.x0, batch[3], batch[0], batch[1], batch[2])
+    assert torch.allclose(auto, hand, rtol=1e-12, atol=0)
+    for a, b in zip(g_auto, g_hand):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12 * float(a.abs().max()))
+
+
+def test_interval_measure_trains(small):
+    data, _ = small
+    tr = Trainer(data, Process(Setting(d=6, K=2, N=20, time="interval:0.01,0.99")), [5], TrainConfig(steps=5, draws=2))
+    assert len(tr.run().loss) == 5
+
+
+def test_training_decreases_the_loss(small):
+    data, proc = small
+    tr = Trainer(data, proc, [4, 10], TrainConfig(steps=300, draws=4, init="gaussian", lr=1e-2))
+    hist = tr.run()
+    first, last = np.array(hist.loss[:5]).mean(0), np.array(hist.loss[-5:]).mean(0)
+    assert np.all(last < 0.9 * first)
+
+
+def _run(data, proc, sizes, cfg, until=None):
+    tr = Trainer(data, proc, sizes, cfg)
+    tr.run(until=until)
+    return tr
+
+
+def test_same_seed_same_result_and_resume_is_exact(small):
+    data, proc = small
+    cfg = TrainConfig(steps=40, draws=3, seed=5)
+    a, b = _run(data, proc, [3, 8], cfg), _run(data, proc, [3, 8], cfg)
+    assert torch.equal(a.family.means, b.family.means) and torch.equal(a.family.std, b.family.std)
+    assert a.history.loss == b.history.loss
+    half = _run(data, proc, [3, 8], cfg, until=17)
+    resumed = Trainer(data, proc, [3, 8], cfg)
+    resumed.load_state_dict(half.state_dict())
+    resumed.run()
+    assert torch.equal(resumed.family.means, a.family.means) and torch.equal(resumed.family.std, a.family.std)
+    assert resumed.history.loss == a.history.loss
+
+
+def test_a_size_trains_the_same_alone_or_in_a_batch(small):
+    data, proc = small
+    cfg = TrainConfig(steps=30, draws=3, dtype="float64")
+    alone = _run(data, proc, [8], cfg)
+    batched = _run(data, proc, [3, 8, 20], cfg)
+    assert torch.allclose(alone.family.model_means(0), batched.family.model_means(1), rtol=0, atol=1e-9)
+    assert abs(float(alone.family.variance()[0] - batched.family.variance()[1])) < 1e-12
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(steps=1000, warmup=0.05, lr=1e-3, final_lr=1e-6)
+    assert cfg.learning_rate(0) == pytest.approx(1e-3 / 50)
+    assert cfg.learning_rate(49) == pytest.approx(1e-3)
+    assert cfg.learning_rate(999) == pytest.approx(1e-6)
+    lrs = [cfg.learning_rate(k) for k in range(50, 1000)]
+    assert all(x >= y for x, y in zip(lrs, lrs[1:]))
+
+
+def test_update_ema_option_trains(small):
+    data, proc = small
+    tr = _run(data, proc, [5], TrainConfig(steps=50, draws=2, update_ema=0.99))
+    assert torch.isfinite(tr.family.means).all()
+
+
+def test_convergence_diagnostic():
+    steps = list(range(10, 1010, 10))
+    flat = History(steps, [[1.0 + 0.01 * ((-1) ** i)] for i in range(100)], [[0.5]] * 100)
+    assert convergence(flat, 0)["converged"]
+    falling = History(steps, [[100.0 - i] for i in range(100)], [[0.5]] * 100)
+    assert convergence(falling, 0)["loss_fell"] and not convergence(falling, 0)["converged"]
+    moving = History(steps, [[1.0]] * 100, [[1e-4 * (1 + i)] for i in range(100)])
+    assert convergence(moving, 0)["variance_moved"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"draws": 0}, "draws must be a positive integer"),
+    ({"init": "nope"}, "unknown init"),
+    ({"warmup": 1.5}, "warmup"),
+    ({"dtype": "float16"}, "dtype"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_size_above_N_is_refused(small):
+    data, proc = small
+    with pytest.raises(ValueError, match=r"M must be an integer in \[1, N\]"):
+        Trainer(data, proc, [5, 21], TrainConfig(steps=1))
