@@ -4,7 +4,9 @@
 * a batched sweep of 10 sizes M = 10..100 at the same setting with R = 10 (target 150 steps/s),
   and with R = 100 (the ``paper`` preset's work per step, for its CPU cost);
 * the exact-loss crossover at (50, 12, 200) with 8 noise draws (target 10 s), training losses only
-  and with validation losses too.
+  and with validation losses too;
+* the exact-loss crossover of the paper's coloured setting (K = 6, 15x15 templates, N = 100,
+  8 draws; digits and procedural blobs) and its finite-d prediction.
 
 Run: python benchmarks/bench_validation.py [--threads 2]
 """
@@ -58,12 +60,36 @@ def _exact_case(validation):
     return {"seconds": statistics.median(runs), "runs": runs, "last_ratio": ratio}
 
 
+def _exact_colored_case(templates):
+    from memcross.numerics.predict import predict_colored
+    from memcross.numerics.templates import load_templates
+    from memcross.theory import Setting
+    from memcross.validation.exact import exact_losses
+    from memcross.validation.lowrank import make_colored_data
+    from memcross.validation.process import Process
+
+    setting = Setting(K=6, N=100, d=675)
+    runs, ratio = [], None
+    for seed in range(3):
+        start = time.perf_counter()
+        data = make_colored_data(load_templates(templates, 6), 100, 1.0, seed=seed)
+        ex = exact_losses(data, Process(setting).quadrature(), draws=8, seed=seed + 1, validation=False)
+        ratio = ex.crossover()[0]
+        runs.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    pred = predict_colored(setting, load_templates(templates, 6), 1.0, "finite-d").value
+    return {"seconds": statistics.median(runs), "runs": runs, "last_ratio": ratio,
+            "predict_seconds": time.perf_counter() - start, "predicted": pred}
+
+
 CASES = {
     "train-single": lambda: _train_case([50], 100),
     "train-batched": lambda: _train_case(list(range(10, 101, 10)), 10),
     "train-batched-R100": lambda: _train_case(list(range(10, 101, 10)), 100, steps=300),
     "exact": lambda: _exact_case(False),
     "exact+validation": lambda: _exact_case(True),
+    "exact-colored-digits": lambda: _exact_colored_case("digits"),
+    "exact-colored-blobs": lambda: _exact_colored_case("blobs"),
 }
 
 
@@ -91,8 +117,10 @@ def main() -> None:
             print(f"{case}: {r['steps_per_second']:.0f} steps/s (median of {runs}); peak {r['peak_rss_mib']:.0f} MiB")
         else:
             runs = ", ".join(f"{x:.2f}" for x in r["runs"])
+            extra = (f"; finite-d prediction {r['predicted']:.4f} in {r['predict_seconds']:.2f} s"
+                     if "predicted" in r else "")
             print(f"{case}: {r['seconds']:.2f} s (median of {runs}; M*/N of the last data set "
-                  f"{r['last_ratio']:.4f}); peak {r['peak_rss_mib']:.0f} MiB")
+                  f"{r['last_ratio']:.4f}{extra}); peak {r['peak_rss_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":

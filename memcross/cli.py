@@ -130,6 +130,10 @@ def _cmd_predict(args) -> int:
     from memcross.numerics.predict import predict, sweep
     from memcross.numerics.tables import render_table
 
+    if args.data != "isotropic":
+        return _predict_colored(args)
+    if args.templates is not None:
+        raise UsageError("--templates is only used with --data colored-templates")
     base = _load_config(args.config) if args.config else {}
     method = base.pop("method", args.method)
     dps = base.pop("dps", args.dps)
@@ -168,6 +172,40 @@ def _cmd_predict(args) -> int:
         return 0
     columns = [f.replace("-", "_") for f in fields if f != "method"] + ["method", "value", "M_star"]
     print(render_table([r.row() for r in records], columns, "markdown", digits=8))
+    return 0
+
+
+def _predict_colored(args) -> int:
+    from memcross.numerics.predict import predict_colored
+    from memcross.numerics.templates import load_templates
+
+    if args.grid or args.config:
+        raise UsageError("--grid and --config are not available with --data colored-templates yet")
+    setting = _colored_setting(args)
+    spec = args.templates or "blobs"
+    templates = load_templates(spec, setting.K)
+    method = args.method if args.method_given else "finite-d"
+    record = predict_colored(setting, templates, args.sc2, method, spec)
+    if args.json:
+        print(record.to_json(indent=2))
+        return 0
+    print(f"memcross prediction: coloured templates {spec!r} (K = {setting.K}, P = {templates.shape[1]}, "
+          f"sc2 = {args.sc2}), N = {setting.N}, schedule={setting.schedule}, time={setting.time}, "
+          f"weighting={setting.weighting}")
+    print()
+    print("derivation summary:")
+    print("  Delta_gen(t) = (1/K) sum_k 3 l_k / (1 + psi_t l_k),  l_k = sc2 ||u_k||^2   (rank-3 MMSE per template)")
+    if method == "finite-d":
+        print("  Delta_pmem(M) = (1 - M/N) (1/K) sum_k E int_0^inf ((1/K) sum_l S_kl(r))^M dr   "
+              "(nearest memorized point; order statistics in colour space)")
+        print("  M* solves Delta_pmem(M) E_t[lambda] = E_t[lambda Delta_gen]")
+    else:
+        print("  Delta_pmem(M) = C (1 - M/N) mean_k(3 l_k);  M*/N = 1 - E_t[lambda Delta_gen] / (C mean(3 l) E_t[lambda])")
+    print()
+    print(f"M*/N = {record.value:.6f}   (method {method})")
+    print(f"M*   = {record.M_star:.6g} for N = {setting.N}")
+    for note in record.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -306,47 +344,61 @@ def _cmd_exact(args) -> int:
 
     import numpy as np
 
-    from memcross.numerics.coefficient import coefficient
-    from memcross.numerics.predict import predict
+    from memcross.numerics.coefficient import coefficient, colored_excess
+    from memcross.numerics.predict import predict, predict_colored
     from memcross.numerics.tables import render_table
-    from memcross.validation.sweep import exact_for
+    from memcross.validation.sweep import build_data, data_spec, exact_for
 
-    setting = _setting_from(args)
+    colored = args.data == "colored-templates"
+    setting = _colored_setting(args) if colored else _setting_from(args)
+    spec = data_spec(args.data, args.templates, args.sc2)
     if args.draws < 1:
         raise UsageError(f"--draws must be a positive integer, got {args.draws}")
+    data = build_data(setting, args.seed, spec)  # checks the templates before the store is touched
     store = _open_store(args)
-    ex = exact_for(setting, args.seed, args.draws, store)
+    ex = exact_for(setting, args.seed, args.draws, store, data, spec)
     ratio, m_star = ex.crossover()
     base = setting.replace(C=1)
-    asym, fin = predict(base, "asymptotic").value, predict(base, "finite-d").value
     fractions = [f for f in (0.1, 0.25, 0.5, 0.8, 0.95) if 1 <= round(f * setting.N) < setting.N]
-    c_rows = []
-    for f in fractions:
-        M = int(round(f * setting.N))
-        c_rows.append({"M/N": M / setting.N, "M": M, "C(M) measured": ex.coefficient(M),
-                       "C(M) finite-d theory": coefficient(setting.d, setting.K, setting.N, M, float(setting.s2_exact))})
+    Ms = [int(round(f * setting.N)) for f in fractions]
+    if colored:
+        asym = predict_colored(base, data.templates, args.sc2, "asymptotic").value
+        fin = predict_colored(base, data.templates, args.sc2, "finite-d").value
+        measured_pm = ex.excess_partial_memorizer()
+        theory_pm = colored_excess(data.templates, args.sc2, setting.N, Ms) if Ms else []
+        c_rows = [{"M/N": M / setting.N, "M": M, "excess measured": float(measured_pm[M - 1]),
+                   "order statistics": float(th)} for M, th in zip(Ms, theory_pm)]
+        theory_label, c_title = "(1/K) sum 3l/(1+psi l)", "partial memorizer's excess over the memorizer"
+        what = (f"coloured templates {spec['templates']!r} (K = {setting.K}, D = {data.d}, sc2 = {args.sc2}), "
+                f"N = {setting.N}")
+    else:
+        asym, fin = predict(base, "asymptotic").value, predict(base, "finite-d").value
+        c_rows = [{"M/N": M / setting.N, "M": M, "C(M) measured": ex.coefficient(M),
+                   "C(M) finite-d theory": coefficient(setting.d, setting.K, setting.N, M, float(setting.s2_exact))}
+                  for M in Ms]
+        theory_label, c_title = "d s2/(1+psi s2)", "C(M)"
+        what = f"(d, K, N) = ({setting.d}, {setting.K}, {setting.N}), s2 = {setting.s2}"
     if args.json:
-        print(json.dumps({"setting": setting.to_dict(), "seed": args.seed, "draws": args.draws,
+        print(json.dumps({"setting": setting.to_dict(), "data": spec, "seed": args.seed, "draws": args.draws,
                           "exact": ratio, "M_star": m_star, "predicted_c1": asym, "predicted_finite_d": fin,
                           "t": ex.table.t.tolist(), "excess_generalizer": ex.excess_generalizer().tolist(),
                           "theory_excess_generalizer": ex.theory_excess_generalizer().tolist(),
-                          "coefficients": c_rows}, indent=2))
+                          "partial_memorizer": c_rows}, indent=2))
         return 0
     measured, theory, collapsed = ex.excess_generalizer(), ex.theory_excess_generalizer(), ex.collapsed()
-    t_rows = [{"t": float(t), "psi": float(p), "L_gen - L_mem": float(m), "d s2/(1+psi s2)": float(th),
+    t_rows = [{"t": float(t), "psi": float(p), "L_gen - L_mem": float(m), theory_label: float(th),
                "measured/theory": float(m / th), "collapsed": "yes" if c else "no"}
               for t, p, m, th, c in zip(ex.table.t, ex.table.psi, measured, theory, collapsed)]
-    print(f"memcross exact: (d, K, N) = ({setting.d}, {setting.K}, {setting.N}), s2 = {setting.s2}, "
-          f"schedule {setting.schedule}, time {setting.time}, weighting {setting.weighting}; "
-          f"{args.draws} noise draws, data seed {args.seed}")
+    print(f"memcross exact: {what}, schedule {setting.schedule}, time {setting.time}, "
+          f"weighting {setting.weighting}; {args.draws} noise draws, data seed {args.seed}")
     print()
     print(f"exact M*/N = {ratio:.4f}   (smallest M with weighted L_pmem,M <= L_gen: M* = {m_star})")
     print(f"predicted:  asymptotic (C = 1) {asym:.4f},  finite-d {fin:.4f}")
     print()
-    print("per-time excess of the generalizer over the memorizer (x0 units), measured vs Theorem 3.1:")
+    print("per-time excess of the generalizer over the memorizer (x0 units), measured vs theory:")
     print(render_table(t_rows, list(t_rows[0]), "markdown", digits=4))
     print()
-    print(f"measured C(M) (mean over the {int(collapsed.sum())} collapsed times) vs the finite-d theory:")
+    print(f"measured {c_title} (mean over the {int(collapsed.sum())} collapsed times) vs the theory:")
     print(render_table(c_rows, list(c_rows[0]), "markdown", digits=4) if c_rows else "(N too small)")
     if np.any(~collapsed):
         print(f"note: {int((~collapsed).sum())} time(s) where the memorizer has not collapsed; "
@@ -422,6 +474,25 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _add_data_arguments(p) -> None:
+    g = p.add_argument_group("data model")
+    g.add_argument("--data", default="isotropic", choices=["isotropic", "colored-templates"],
+                   help="isotropic GMM (default) or coloured templates (low-rank, THEORY.md section 7)")
+    g.add_argument("--templates", default=None,
+                   help="coloured templates: blobs[:side=15,sparsity=0.3,seed=0] (default), digits[:side=15] "
+                        "(needs scikit-learn), file:PATH.npy")
+    g.add_argument("--sc2", type=float, default=1.0, help="coloured templates: colour variance (default 1)")
+
+
+def _colored_setting(args):
+    """The setting for coloured templates: the paper's K = 6, N = 100 unless given."""
+    data = {k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None}
+    data.setdefault("K", 6)
+    data.setdefault("N", 100)
+    data.setdefault("d", 1)  # the ambient dimension is 3P, set by the templates
+    return _setting_from_dict(data)
+
+
 def _add_store_arguments(p) -> None:
     p.add_argument("--store", default=None, help="study store (SQLite; default ./memcross-runs/memcross.sqlite)")
     p.add_argument("--no-store", action="store_true", help="do not read or write a store")
@@ -455,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", metavar="FIELD=V1,V2", help="sweep a field (repeatable)")
     p.add_argument("--json", action="store_true", help="print the record(s) as JSON")
     p.add_argument("--fast", action="store_true", help="with --grid: float64 fast path for asymptotic rows")
+    _add_data_arguments(p)
     p.set_defaults(func=_cmd_predict, method_given=False, dps_given=False)
 
     p = sub.add_parser("table", help="LaTeX / CSV / Markdown table from prediction records or a study store")
@@ -484,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_arguments(p)
     p.add_argument("--draws", type=int, default=8, help="noise draws per point and time (default 8)")
     p.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
+    _add_data_arguments(p)
     _add_store_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_exact)

@@ -254,3 +254,79 @@ def sweep(settings, method: str = "asymptotic", dps: int = 30, progress: bool = 
                 uncollapsed_weight=float(fast.uncollapsed[j]), max_point_weight=fast.max_share, notes=tuple(notes),
             )
     return out  # type: ignore[return-value]
+
+
+COLORED_METHODS = ("finite-d", "asymptotic")
+
+
+def predict_colored(setting: Setting, templates, sc2: float = 1.0, method: str = "finite-d",
+                    templates_spec: str | None = None) -> Prediction:
+    r"""Predict :math:`M^*/N` for coloured templates (THEORY.md section 7; zero colour means).
+
+    The generalizer's excess is the low-rank MMSE of :class:`~memcross.theory.data.ColoredTemplateGMM`,
+    :math:`\Delta_{gen}(t) = \frac1K\sum_k 3 l_k/(1 + \psi_t l_k)` with :math:`l_k = s_c^2\|u_k\|^2`.
+
+    * ``finite-d``: the partial memorizer's excess is the order-statistics
+      :func:`~memcross.numerics.coefficient.colored_excess`, not linear in :math:`1 - M/N`. The
+      crossover is the root over :math:`M` of :math:`\Delta_{pmem}(M) E_t[\lambda] - E_t[\lambda
+      \Delta_{gen}]`, interpolated between integers.
+    * ``asymptotic``: Theorem 3.2's form :math:`C(1 - M/N)\,\overline{3 l}` with the setting's
+      ``C`` (a constant per-point cost, :math:`\overline{3 l}` the mean colour variance), giving the
+      closed form :math:`1 - E_t[\lambda\Delta_{gen}]/(C\,\overline{3 l}\,E_t[\lambda])`.
+
+    ``setting`` supplies the schedule, time measure, weighting, ``K`` and ``N``.
+    """
+    from memcross.numerics.coefficient import colored_excess
+    from memcross.numerics.templates import check_templates
+    from memcross.theory.data import ColoredTemplateGMM
+
+    if method not in COLORED_METHODS:
+        raise ValueError(f"unknown method {method!r} for coloured templates; known: {', '.join(COLORED_METHODS)}")
+    u = check_templates(templates, setting.K)
+    lam = setting.weighting_obj.x0_weight(setting.schedule_obj)
+    _check_weight(lam, setting)
+    norms2 = tuple(float(v) for v in (u**2).sum(1))
+    model = ColoredTemplateGMM(norms2, float(sc2))
+    gen_excess = model.mmse(setting.schedule_obj.psi)
+    a, a_err = mp_expectation(lam * gen_excess, setting.measure, 20)
+    b, b_err = mp_expectation(lam, setting.measure, 20)
+    if b == 0:
+        raise ValueError(f"weighting {setting.weighting!r} has zero total weight on {setting.time!r}")
+    target = float(a / b)
+    N = setting.N
+    if N < 2:
+        raise ValueError(f"N must be >= 2 for coloured templates, got {N}")
+    mean_var = 3 * float(sc2) * float(np.mean(norms2))
+    notes = [f"coloured templates: K = {setting.K}, P = {u.shape[1]} pixels, sc2 = {sc2}, "
+             f"mean ||u||^2 = {np.mean(norms2):.4g}; generalizer excess E_t[lam Delta_gen]/E_t[lam] = {target:.6g}"]
+    # validity: the memorizer collapses once psi_t times the nearest-neighbour distance^2 >> log N
+    nearest = float(colored_excess(u, float(sc2), N, [N - 1])[0] * N) if N > 1 else mean_var
+    xs, ws = nodes(lam, setting.measure)
+    weight = ws * np_function(lam)(xs)
+    snr = np_function(setting.schedule_obj.psi)(xs)
+    uncollapsed = float(weight[snr * nearest < COLLAPSE_FACTOR * math.log(N)].sum() / weight.sum())
+    if uncollapsed > 0:
+        notes.append(f"{100 * uncollapsed:.3g}% of the weight is on times where the memorizer has not collapsed "
+                     f"(psi_t x nearest-neighbour distance^2 {nearest:.3g} < {COLLAPSE_FACTOR:g} log N): "
+                     "in a 3-dimensional colour space this share is large, and the prediction least reliable there")
+    if method == "asymptotic":
+        c = float(setting.C_exact)
+        value, coef = 1 - target / (c * mean_var), c
+    else:
+        Ms = np.arange(1, N + 1)
+        g = colored_excess(u, float(sc2), N, Ms) - target
+        if g[0] <= 0:
+            value = 1.0 / N
+        else:
+            k = int(np.argmax(g <= 0))
+            value = (Ms[k - 1] + g[k - 1] / (g[k - 1] - g[k])) / N
+        m_star = max(1, min(N - 1, int(round(value * N))))
+        coef = float(colored_excess(u, float(sc2), N, [m_star])[0] / ((1 - m_star / N) * mean_var))
+        notes.append(f"finite-d: per-point cost at M* is {coef:.4f} x the mean colour variance 3 sc2 ||u||^2 "
+                     "(order statistics in the 3-dimensional colour space)")
+    record = dict(setting.to_dict(), d=3 * u.shape[1], data="colored-templates", sc2=float(sc2),
+                  templates=templates_spec or "array")
+    return Prediction(value=float(value), value_text=f"{value:.8g}", method=method, setting=record, dps=15,
+                      error=float(a_err / b + a * b_err / b**2) / mean_var, M_star=float(value) * N,
+                      coefficient=float(coef), uncollapsed_weight=uncollapsed, max_point_weight=0.0,
+                      notes=tuple(notes))

@@ -110,3 +110,64 @@ class IsotropicGMM:
 
     def excess_partial_memorizer(self, coefficient=C, size=M, train=N) -> sp.Expr:
         return excess_loss_partial_memorizer(coefficient, size, train, sp.sympify(self.s2), sp.sympify(self.d))
+
+
+def low_rank_mmse(eigenvalues, psi_t=psi) -> sp.Expr:
+    r"""MMSE of a Gaussian component whose covariance has nonzero eigenvalues :math:`l_j`:
+    :math:`\sum_j l_j / (1 + \psi_t l_j)` (x0 units). With ``d`` eigenvalues ``s2`` it is
+    :func:`gaussian_mmse`; for a rank-``r`` component the excess scales with ``r``, not with the
+    ambient dimension.
+
+    >>> low_rank_mmse([s2, s2, s2])
+    3*s2/(psi*s2 + 1)
+    """
+    terms = [sp.sympify(v) for v in eigenvalues]
+    if not terms:
+        raise ValueError("eigenvalues: need at least one nonzero eigenvalue")
+    for v in terms:
+        if v.is_number and not v > 0:
+            raise ValueError(f"eigenvalues must be positive, got {v}")
+    return sp.Add(*[v / (1 + psi_t * v) for v in terms])
+
+
+#: The colour variance of the coloured-template model.
+sc2 = sp.Symbol("s_c2", positive=True)
+
+
+@dataclass(frozen=True)
+class ColoredTemplateGMM:
+    r"""Coloured templates: component :math:`k` is :math:`\mathcal N(m_k \otimes u_k,\;
+    s_c^2 (I_3 \otimes u_k u_k^\top))`, rank 3 with eigenvalue :math:`l_k = s_c^2\|u_k\|^2`
+    (multiplicity 3); uniform priors. ``norms2`` are the squared template norms
+    :math:`\|u_k\|^2`.
+
+    >>> ColoredTemplateGMM((2, 8), 1).mmse()
+    12/(8*psi + 1) + 3/(2*psi + 1)
+    """
+
+    norms2: tuple
+    sc2: object = sc2
+
+    def __post_init__(self):
+        if not self.norms2:
+            raise ValueError("norms2: need at least one template")
+        for v in map(sp.sympify, self.norms2):
+            if v.is_number and not v > 0:
+                raise ValueError(f"template norms must be positive, got {v}")
+        v = sp.sympify(self.sc2)
+        if v.is_number and not v > 0:
+            raise ValueError(f"sc2 must be positive, got {v}")
+
+    @property
+    def K(self) -> int:
+        return len(self.norms2)
+
+    def eigenvalues(self) -> list[sp.Expr]:
+        return [sp.sympify(self.sc2) * sp.sympify(n) for n in self.norms2]
+
+    def mmse(self, psi_t=psi) -> sp.Expr:
+        r""":math:`\frac1K\sum_k 3 l_k/(1 + \psi l_k)`: the generalizer's excess over the memorizer."""
+        return sp.Add(*[low_rank_mmse([lam] * 3, psi_t) for lam in self.eigenvalues()]) / self.K
+
+    def excess_generalizer(self, psi_t=psi) -> sp.Expr:
+        return self.mmse(psi_t)

@@ -57,21 +57,26 @@ def decimal_text(value: sp.Rational) -> str:
     return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
 
 
-class TimeLimitReached(Exception):
-    """A symbolic computation ran past its time budget (or no timer is available here)."""
+class TimeLimitReached(BaseException):
+    """A symbolic computation ran past its time budget (or no timer is available here).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: sympy catches ``Exception`` in places (for
+    instance while trying integration strategies), which would swallow the signal and let the
+    computation run on without a limit."""
 
 
 @contextmanager
 def time_limit(seconds: float):
     """Raise :class:`TimeLimitReached` inside the block after ``seconds`` (a SIGALRM timer; in
-    threads other than the main one, or without SIGALRM, it raises at once)."""
+    threads other than the main one, or without SIGALRM, it raises at once). The timer repeats
+    every 50 ms until the block ends, so an exception swallowed by library code is raised again."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         raise TimeLimitReached
     def handler(signum, frame):
         raise TimeLimitReached
     old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -24,8 +25,22 @@ def check_sizes(d: int, K: int, N: int, M: int | None = None) -> None:
         raise ValueError(f"M must be an integer in [1, N] = [1, {N}], got {M!r}")
 
 
+class SampledSplits:
+    """What every sampled data set shares: ``N`` and the nested memorized subsets (it needs
+    ``train``, ``order``, ``d`` and ``K``)."""
+
+    @property
+    def N(self) -> int:
+        return self.train.shape[0]
+
+    def subset(self, M: int) -> torch.Tensor:
+        """The first ``M`` training points of the nested order (the memorized subset)."""
+        check_sizes(self.d, self.K, self.N, M)
+        return self.train[self.order[:M]]
+
+
 @dataclass(frozen=True)
-class GMMData:
+class GMMData(SampledSplits):
     """A sampled isotropic GMM data set (float64 tensors on CPU).
 
     ``means`` (K, d), ``train`` (N, d) with component labels ``train_labels``, ``validation``
@@ -52,14 +67,21 @@ class GMMData:
     def K(self) -> int:
         return self.means.shape[0]
 
-    @property
-    def N(self) -> int:
-        return self.train.shape[0]
+    def generalizer(self, x: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        """The ground-truth posterior mean (true means, variance ``s2``)."""
+        from memcross.validation.denoisers import posterior_mean
 
-    def subset(self, M: int) -> torch.Tensor:
-        """The first ``M`` training points of the nested order (the memorized subset)."""
-        check_sizes(self.d, self.K, self.N, M)
-        return self.train[self.order[:M]]
+        return posterior_mean(x, alpha, sigma, self.means.to(x), self.s2)
+
+    def theory_excess(self, psi) -> np.ndarray:
+        r"""Theorem 3.1 at SNR ``psi``: :math:`d s_2/(1 + \psi s_2)`."""
+        return self.d * self.s2 / (1 + np.asarray(psi, dtype=float) * self.s2)
+
+    @property
+    def pair_scale(self) -> float:
+        """Mean squared distance between two points of one component, ``2 d s2``: the memorizer has
+        collapsed at SNR ``psi`` once ``psi * pair_scale >= c log N``."""
+        return 2.0 * self.d * self.s2
 
 
 def sphere_means(K: int, d: int, generator: torch.Generator, radius: float | None = None) -> torch.Tensor:

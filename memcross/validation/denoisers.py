@@ -49,8 +49,8 @@ def posterior_mean(x: torch.Tensor, alpha, sigma, means: torch.Tensor, variance=
 
 
 def generalizer(x, alpha, sigma, data) -> torch.Tensor:
-    """The ground-truth posterior mean of ``data``'s mixture (true means, variance ``s2``)."""
-    return posterior_mean(x, alpha, sigma, data.means.to(x), data.s2)
+    """The ground-truth posterior mean of ``data``'s distribution (whatever its data model)."""
+    return data.generalizer(x, alpha, sigma)
 
 
 def memorizer(x, alpha, sigma, data) -> torch.Tensor:

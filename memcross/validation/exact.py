@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from memcross.numerics.predict import COLLAPSE_FACTOR
-from memcross.validation.data import GMMData
 from memcross.validation.denoisers import generalizer
 from memcross.validation.process import TimeTable
 
@@ -55,6 +54,8 @@ class ExactLosses:
     pmem_train: np.ndarray
     gen_val: np.ndarray | None = None
     pmem_val: np.ndarray | None = None
+    theory_gen: np.ndarray | None = None
+    pair_scale: float | None = None
 
     @property
     def mem_train(self) -> np.ndarray:
@@ -65,12 +66,24 @@ class ExactLosses:
         return self.gen_train - self.mem_train
 
     def theory_excess_generalizer(self) -> np.ndarray:
-        r"""Theorem 3.1 at the same times: :math:`d s_2 / (1 + \psi_t s_2)`."""
+        r"""The theory's excess at the same times: the data model's within-component MMSE
+        (Theorem 3.1, :math:`d s_2 / (1 + \psi_t s_2)`, for the isotropic mixture)."""
+        if self.theory_gen is not None:
+            return self.theory_gen
         return self.d * self.s2 / (1 + self.table.psi * self.s2)
 
     def collapsed(self) -> np.ndarray:
-        """Times where the memorizer has collapsed: :math:`2 d s_2 \\psi_t \\ge c \\log N`."""
-        return 2 * self.d * self.s2 * self.table.psi >= COLLAPSE_FACTOR * math.log(self.N)
+        """Times where the memorizer has collapsed: ``psi_t * pair_scale >= c log N`` (``pair_scale =
+        2 d s2`` for the isotropic mixture)."""
+        scale = 2 * self.d * self.s2 if self.pair_scale is None else self.pair_scale
+        return scale * self.table.psi >= COLLAPSE_FACTOR * math.log(self.N)
+
+    def excess_partial_memorizer(self) -> np.ndarray:
+        """Measured :math:`L_t(f_{pmem,M}) - L_t(f_{mem})` averaged over collapsed times, ``M = 1..N``."""
+        mask = self.collapsed()
+        if not mask.any():
+            raise ValueError("no time of the measure has a collapsed memorizer")
+        return (self.pmem_train - self.mem_train)[:, mask].mean(axis=1)
 
     def coefficient(self, M: int | None = None) -> np.ndarray | float:
         """Measured :math:`C(M)` averaged over collapsed times (all ``M < N`` when ``M`` is None)."""
@@ -110,18 +123,19 @@ class ExactLosses:
         out = {k: getattr(self, k) for k in ("d", "K", "N", "s2", "draws")}
         for k in ("t", "w", "alpha", "sigma", "lam"):
             out["table_" + k] = getattr(self.table, k).tolist()
-        for k in ("gen_train", "pmem_train", "gen_val", "pmem_val"):
+        for k in ("gen_train", "pmem_train", "gen_val", "pmem_val", "theory_gen"):
             v = getattr(self, k)
             out[k] = None if v is None else np.asarray(v).tolist()
+        out["pair_scale"] = self.pair_scale
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ExactLosses:
         table = TimeTable(*(np.asarray(data["table_" + k], dtype=float) for k in ("t", "w", "alpha", "sigma", "lam")))
         arrays = {k: None if data.get(k) is None else np.asarray(data[k], dtype=float)
-                  for k in ("gen_train", "pmem_train", "gen_val", "pmem_val")}
+                  for k in ("gen_train", "pmem_train", "gen_val", "pmem_val", "theory_gen")}
         return cls(table, int(data["d"]), int(data["K"]), int(data["N"]), float(data["s2"]), int(data["draws"]),
-                   **arrays)
+                   pair_scale=data.get("pair_scale"), **arrays)
 
 
 def _prefix_losses(points: torch.Tensor, x0: torch.Tensor, x: torch.Tensor, a: torch.Tensor,
@@ -153,7 +167,7 @@ def _prefix_losses(points: torch.Tensor, x0: torch.Tensor, x: torch.Tensor, a: t
     return out
 
 
-def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, data: GMMData, dtype, device):
+def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, data, dtype, device):
     """(generalizer (T,), prefix memorizers (N, T)) for queries built from ``clean`` points."""
     T, n_clean, d = len(table.t), clean.shape[0], clean.shape[1]
     alpha = torch.as_tensor(table.alpha, dtype=dtype, device=device)
@@ -181,9 +195,12 @@ def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, d
     return gen_loss.numpy(), pmem.numpy()
 
 
-def exact_losses(data: GMMData, table: TimeTable, draws: int = 8, seed: int = 0, validation: bool = True,
+def exact_losses(data, table: TimeTable, draws: int = 8, seed: int = 0, validation: bool = True,
                  dtype=torch.float64, device: str | torch.device = "cpu") -> ExactLosses:
-    """Per-time losses of the generalizer and of every partial memorizer on ``data``.
+    """Per-time losses of the generalizer and of every partial memorizer on ``data`` (any data
+    model with ``train``, ``validation``, ``order``, ``generalizer``, ``theory_excess`` and
+    ``pair_scale``: :class:`~memcross.validation.data.GMMData` or
+    :class:`~memcross.validation.lowrank.ColoredData`).
 
     >>> from memcross.theory import Setting
     >>> from memcross.validation.data import make_gmm_data
@@ -202,4 +219,5 @@ def exact_losses(data: GMMData, table: TimeTable, draws: int = 8, seed: int = 0,
     gen_val = pmem_val = None
     if validation:
         gen_val, pmem_val = _losses(points, data.validation, table, draws, gen, data, dtype, device)
-    return ExactLosses(table, data.d, data.K, data.N, data.s2, draws, gen_train, pmem_train, gen_val, pmem_val)
+    return ExactLosses(table, data.d, data.K, data.N, data.s2, draws, gen_train, pmem_train, gen_val, pmem_val,
+                       np.asarray(data.theory_excess(table.psi), dtype=float), float(data.pair_scale))

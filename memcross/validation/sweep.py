@@ -151,23 +151,55 @@ def load_params(store: Store, plan: ValidationPlan, M: int) -> tuple[np.ndarray,
         return z["means"], float(z["variance"])
 
 
-def exact_config(setting: Setting, data_seed: int, draws: int) -> dict:
+DATA_MODELS = ("isotropic", "colored-templates")
+
+
+def data_spec(data: str = "isotropic", templates: str | None = None, sc2: float = 1.0) -> dict:
+    """The data model of a study as plain values: ``{"data": "isotropic"}`` or
+    ``{"data": "colored-templates", "templates": SPEC, "sc2": ...}``."""
+    if data not in DATA_MODELS:
+        raise ValueError(f"unknown data model {data!r}; known: {', '.join(DATA_MODELS)}")
+    if data == "isotropic":
+        if templates is not None:
+            raise ValueError("templates are only used with data 'colored-templates'")
+        return {"data": "isotropic"}
+    if not (isinstance(sc2, (int, float)) and sc2 > 0):
+        raise ValueError(f"sc2 must be a positive number, got {sc2!r}")
+    return {"data": "colored-templates", "templates": templates or "blobs", "sc2": float(sc2)}
+
+
+def build_data(setting: Setting, data_seed: int = 0, spec: dict | None = None):
+    """The sampled data set of ``spec`` (default: the isotropic mixture of ``setting``)."""
+    spec = spec or {"data": "isotropic"}
+    if spec["data"] == "isotropic":
+        return make_gmm_data(setting.d, setting.K, setting.N, float(setting.s2_exact), seed=data_seed)
+    from memcross.numerics.templates import load_templates
+    from memcross.validation.lowrank import make_colored_data
+
+    return make_colored_data(load_templates(spec["templates"], setting.K), setting.N, spec["sc2"], seed=data_seed)
+
+
+def exact_config(setting: Setting, data_seed: int, draws: int, spec: dict | None = None) -> dict:
     """The configuration that keys an exact-loss table: data, process and noise draws (the
     weighting is not part of it: the table serves every weighting)."""
-    plan_like = {"data": "isotropic-gmm", "means": "sphere", "d": setting.d, "K": setting.K, "N": setting.N,
-                 "s2": float(setting.s2_exact), "seed": int(data_seed)}
+    spec = spec or {"data": "isotropic"}
+    if spec["data"] == "isotropic":
+        data = {"data": "isotropic-gmm", "means": "sphere", "d": setting.d, "K": setting.K, "N": setting.N,
+                "s2": float(setting.s2_exact), "seed": int(data_seed)}
+    else:
+        data = {**spec, "K": setting.K, "N": setting.N, "seed": int(data_seed)}
     process = {k: v for k, v in (("schedule", setting.schedule), ("time", setting.time), ("alpha", setting.alpha),
                                  ("sigma", setting.sigma), ("t_max", setting.t_max)) if v is not None}
-    return {**plan_like, **process, "draws": int(draws), "dtype": "float64"}
+    return {**data, **process, "draws": int(draws), "dtype": "float64"}
 
 
 def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store | None = None,
-              data: GMMData | None = None) -> ExactLosses:
+              data=None, spec: dict | None = None) -> ExactLosses:
     """The exact-loss table of the data set drawn with ``data_seed`` (from the store when there),
     with the setting's weighting attached."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    cfg = exact_config(setting, data_seed, draws)
+    cfg = exact_config(setting, data_seed, draws, spec)
     table = Process(setting).quadrature()
     if store is not None:
         found = store.get("exact", cfg)
@@ -175,7 +207,7 @@ def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store
             ex = ExactLosses.from_dict(found)
             return dataclasses.replace(ex, table=dataclasses.replace(ex.table, lam=table.lam))
     if data is None:
-        data = make_gmm_data(setting.d, setting.K, setting.N, float(setting.s2_exact), seed=data_seed)
+        data = build_data(setting, data_seed, spec)
     ex = exact_losses(data, table, draws=draws, seed=data_seed + 1)
     if store is not None:
         store.put("exact", cfg, ex.to_dict())

@@ -84,3 +84,40 @@ def test_cuda_where_there_is_none(stores):
     assert good.read_bytes() == before
     db = sqlite3.connect(good)
     assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+
+
+def test_colored_templates_predict_and_exact(tmp_path):
+    out = run("predict", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--json")
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["method"] == "finite-d" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates"
+    assert rec["setting"]["K"] == 6 and rec["setting"]["N"] == 100 and rec["setting"]["d"] == 3 * 64
+    out = run("exact", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--train", "40",
+              "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
+    assert out.returncode == 0, out.stderr
+    assert "exact M*/N = " in out.stdout and "order statistics" in out.stdout and "3l/(1+psi l)" in out.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--templates", "file:missing.npy"], "template file 'missing.npy' not found"),
+    (["--templates", "mnist"], "unknown templates 'mnist'"),
+    (["--templates", "blobs:colour=2"], "unknown parameter"),
+    (["--components", "11", "--templates", "digits"], "K must be in 1..10"),
+])
+def test_bad_templates_one_line(tmp_path, args, message):
+    store = tmp_path / "s.sqlite"
+    out = run("exact", "--data", "colored-templates", *args, "--store", str(store))
+    assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1
+    assert not store.exists()
+
+
+def test_bad_template_arrays(tmp_path):
+    import numpy as np
+
+    zero, nan, few = tmp_path / "zero.npy", tmp_path / "nan.npy", tmp_path / "few.npy"
+    np.save(zero, np.zeros((6, 5, 5)))
+    np.save(nan, np.full((6, 25), np.nan))
+    np.save(few, np.ones((3, 25)))
+    for path, message in ((zero, "is all zero"), (nan, "NaN"), (few, "3 template(s) given but K = 6")):
+        out = run("predict", "--data", "colored-templates", "--templates", f"file:{path}")
+        assert out.returncode == 2 and message in out.stderr, out.stderr
