@@ -459,6 +459,49 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _study_and_store(args, create: bool):
+    from memcross.validation.store import Store
+    from memcross.validation.study import default_study_store, load_study
+
+    study = load_study(args.study)
+    path = Path(args.store) if args.store else default_study_store(study)
+    if not create and not path.exists():
+        raise UsageError(f"no store {str(path)!r} for study {study.name!r}: run `memcross study run` first")
+    return study, Store(path, create=create)
+
+
+def _cmd_study(args) -> int:
+    from memcross.numerics.tables import render_table
+    from memcross.validation.study import error_rows, run_study, study_rows
+
+    if args.action == "run":
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+        if args.dask_local is not None and args.dask_local < 1:
+            raise UsageError(f"--dask-local must be a positive integer, got {args.dask_local}")
+        study, store = _study_and_store(args, create=True)
+        summary = run_study(study, store, args.workers or 0, args.dask_scheduler, args.dask_local, args.add,
+                            log=lambda m: print(m, flush=True), progress=not args.no_progress)
+        print(f"study {study.name!r}: {summary.done} cell(s) computed, {summary.skipped} already stored, "
+              f"{len(summary.failed)} failed; store {store.path}")
+        return 1 if summary.failed else 0
+    study, store = _study_and_store(args, create=False)
+    rows, failed = study_rows(study, store)
+    columns = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
+    text = render_table(rows, columns, args.format, caption=f"study {study.name}", digits=4)
+    errors = error_rows(rows)
+    if errors:
+        text += "\n\n" + render_table(errors, list(errors[0]), args.format, caption="errors of each predictor", digits=4)
+    if failed:
+        text += "\n\n" + render_table(failed, ["cell", "error"], args.format, caption="cells without a result")
+    _write_or_print(text, args.output)
+    if args.figure:
+        from memcross.numerics.plots import study_figure
+
+        print(f"wrote {study_figure(rows, args.figure)}")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     from memcross.numerics import plots
 
@@ -591,6 +634,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary and per-size rows as JSON")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("study", help="declarative studies: run a grid of cells resumably, report it")
+    p.add_argument("action", choices=["run", "report"])
+    p.add_argument("study", help="study file (TOML)")
+    p.add_argument("--store", default=None, help="the study's store (default ./memcross-runs/NAME.sqlite)")
+    p.add_argument("--workers", type=int, default=None, help="run: local worker processes")
+    p.add_argument("--dask-scheduler", default=None, metavar="tcp://HOST:PORT", help="run: an existing Dask scheduler")
+    p.add_argument("--dask-local", type=int, default=None, metavar="N", help="run: start a Dask LocalCluster of N workers")
+    p.add_argument("--add", action="store_true", help="run: add this study's cells to a store of another study")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--format", default="markdown", choices=["latex", "csv", "markdown"], help="report: table format")
+    p.add_argument("--output", default=None, help="report: write the tables to FILE")
+    p.add_argument("--figure", default=None, help="report: figure of M* against N (.pdf/.png/.svg)")
+    p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("check", help="does an expression equal the toolkit's quantity?")
     p.add_argument("expression", help="your expression (in t, d, s2, C, M, N, psi, ...)")

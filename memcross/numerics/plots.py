@@ -125,3 +125,30 @@ def transition_figure(rows: list[dict], marks: dict, path, baselines: dict | Non
         ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def study_figure(rows: list[dict], path) -> Path:
+    """Critical size ``M*`` against ``N`` for every ``(d, K, N)`` of a study: exact, finite-d,
+    asymptotic (``C = 1``) and observed (where trained), with the line through the origin at the
+    mean exact ratio ("double the data, double the threshold")."""
+    if not rows:
+        raise ValueError("no study rows to plot")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    styles = {"exact": ("o", "C0", "exact"), "predicted_finite_d": ("s", "C1", "finite-d"),
+              "predicted_c1": ("^", "C2", "asymptotic C=1"), "observed_mid": ("*", "C3", "observed 50%")}
+    ns = np.array([r["N"] for r in rows], dtype=float)
+    jitter = {k: (i - 1.5) * 0.006 * ns.max() for i, k in enumerate(styles)}
+    for key, (marker, color, label) in styles.items():
+        pts = [(r["N"] + jitter[key], r[key] * r["N"]) for r in rows if r.get(key) is not None]
+        if pts:
+            x, y = zip(*pts)
+            ax.scatter(x, y, marker=marker, color=color, s=22 if marker != "*" else 60, alpha=0.7, label=label)
+    exact = [r["exact"] for r in rows if r.get("exact") is not None]
+    if exact:
+        grid = np.linspace(0, ns.max() * 1.05, 10)
+        ax.plot(grid, np.mean(exact) * grid, color="0.5", lw=1, ls="--", label=f"M* = {np.mean(exact):.3f} N")
+    ax.set_xlabel("training set size $N$")
+    ax.set_ylabel("critical model size $M^*$")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -158,11 +159,18 @@ class ColoredData(SampledSplits):
         (:func:`~memcross.numerics.coefficient.colored_excess` with ``M = N - 1``). In a
         3-dimensional colour space it is far below the mean pair distance, and it is what the
         memorizer has to resolve to collapse."""
-        from memcross.numerics.coefficient import colored_excess
-
         if self.N < 2:
             return float(6 * self.sc2 * (self.templates**2).sum(1).mean())
-        return float(colored_excess(self.templates, self.sc2, self.N, [self.N - 1])[0] * self.N)
+        return _nearest_scale(self.templates.tobytes(), self.templates.shape, self.sc2, self.N)
+
+
+@lru_cache(maxsize=32)
+def _nearest_scale(raw: bytes, shape: tuple, sc2: float, N: int) -> float:
+    """Expected nearest-neighbour squared distance among ``N`` samples (cached per template set)."""
+    from memcross.numerics.coefficient import colored_excess
+
+    templates = np.frombuffer(raw, dtype=float).reshape(shape)
+    return float(colored_excess(templates, sc2, N, [N - 1])[0] * N)
 
 
 def make_colored_data(templates, N: int, sc2: float = 1.0, colour_means=None, seed: int = 0,

@@ -116,6 +116,26 @@ class Store:
                                     [(key + ":" + name, kind, data) for name, data in blobs.items()])
         return bool(cur.rowcount)
 
+    def replace(self, kind: str, config: dict, result: dict | None) -> None:
+        """Write (or, with ``None``, delete) a record that may change, such as a cell's failure."""
+        key = config_key(kind, config)
+        with self.db:
+            if result is None:
+                self.db.execute("DELETE FROM results WHERE key = ?", (key,))
+            else:
+                self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+                                (key, kind, canonical(config), json.dumps(result, default=_plain), time.time()))
+
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, name: str, value: str) -> None:
+        if name in ("format", "version"):
+            raise ValueError(f"meta key {name!r} is reserved")
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
     def records(self, kind: str | None = None) -> list[tuple[dict, dict]]:
         """All ``(config, result)`` pairs (of one kind), oldest first."""
         sql = "SELECT config, result FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, key"

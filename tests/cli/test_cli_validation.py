@@ -121,3 +121,22 @@ def test_bad_template_arrays(tmp_path):
     for path, message in ((zero, "is all zero"), (nan, "NaN"), (few, "3 template(s) given but K = 6")):
         out = run("predict", "--data", "colored-templates", "--templates", f"file:{path}")
         assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_study_run_and_report(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[study]\nname = "cli"\n[[part]]\nmethods = ["predict", "exact"]\n'
+                    'grid = { d = [8], K = [2], N = [16, 24] }\nexact_draws = 1\n')
+    store, fig = tmp_path / "s.sqlite", tmp_path / "m.png"
+    out = run("study", "run", str(spec), "--store", str(store), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "4 cell(s) computed" in out.stdout
+    again = run("study", "run", str(spec), "--store", str(store), "--no-progress")
+    assert "0 cell(s) computed, 4 already stored" in again.stdout
+    rep = run("study", "report", str(spec), "--store", str(store), "--format", "csv", "--figure", str(fig))
+    assert rep.returncode == 0, rep.stderr
+    assert rep.stdout.startswith("d,K,N,predicted_c1,predicted_finite_d,exact") and fig.stat().st_size > 0
+    bad = run("study", "run", str(spec), "--store", str(store), "--workers", "2", "--dask-local", "2")
+    assert bad.returncode == 2 and "choose one executor" in bad.stderr
+    missing = run("study", "report", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
