@@ -335,12 +335,22 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
             row["predicted_c1"], row["predicted_finite_d"] = res["predicted_c1"], res["predicted_finite_d"]
         elif cell.method == "exact":
             row["_exact"].append(res["exact"])
-        elif res["summary"].get("observed_mid") is not None:
-            row["_mid"].append(res["summary"]["observed_mid"])
+        else:
+            summ = res["summary"]
+            if summ.get("observed_mid") is not None:
+                row["_mid"].append(summ["observed_mid"])
+            # a trained sweep carries its own predictions and exact crossover: use them where the
+            # study has no predict / exact cell for this setting
+            row.setdefault("_sweep_exact", []).append(summ.get("exact"))
+            for key in ("predicted_c1", "predicted_finite_d"):
+                if row[key] is None:
+                    row[key] = summ.get(key)
     rows = []
     for key in sorted(groups):
         row = groups[key]
         ex, mid = row.pop("_exact"), row.pop("_mid")
+        sweep_exact = [v for v in row.pop("_sweep_exact", []) if v is not None]
+        ex = ex or sweep_exact
         row["exact"] = float(np.mean(ex)) if ex else None
         row["exact_seeds"] = len(ex)
         row["observed_mid"] = float(np.mean(mid)) if mid else None

@@ -124,3 +124,17 @@ def test_killed_study_completes_every_cell_exactly_once(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"{partial} already done" in done.stdout
     assert _cells(store) == 18
+
+
+def test_report_takes_predictions_and_exact_from_a_trained_sweep(tmp_path, monkeypatch):
+    fake = {"summary": {"observed_mid": 0.78, "predicted_c1": 0.66, "predicted_finite_d": 0.73, "exact": 0.785},
+            "sizes": []}
+    monkeypatch.setattr(study_mod, "_compute", lambda cell: fake)
+    st = parse_study({"part": [{"methods": ["validate"], "grid": {"d": [8], "K": [2], "N": [16]}}]})
+    store = Store(tmp_path / "s.sqlite")
+    run_study(st, store)
+    rows, failed = study_rows(st, store)
+    assert not failed and rows[0]["observed_mid"] == 0.78 and rows[0]["exact"] == 0.785
+    errs = {(e["predictor"], e["against"]): e["mean_abs_error"] for e in error_rows(rows)}
+    assert errs[("exact", "observed_mid")] == pytest.approx(0.005)
+    assert errs[("predicted_finite_d", "observed_mid")] == pytest.approx(0.05)
