@@ -414,6 +414,11 @@ def _cmd_validate(args) -> int:
     from memcross.numerics.tables import render_table
     from memcross.validation.sweep import plan_from, validate
 
+    if args.data != "isotropic":
+        raise UsageError("validate --data colored-templates: trained coloured-template models are not implemented "
+                         "yet; `memcross exact --data colored-templates` gives the exact crossover")
+    if args.templates is not None:
+        raise UsageError("--templates is only used with --data colored-templates")
     setting = _setting_from(args)
     plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
                      args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps, draws=args.draws,
@@ -630,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
     g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
     g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")
+    _add_data_arguments(p)
     _add_store_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary and per-size rows as JSON")

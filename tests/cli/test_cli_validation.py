@@ -49,6 +49,7 @@ BAD = [
     (["--sizes", "a,b"], "--sizes 'a,b'"),
     (["--init", "zeros"], "unknown init 'zeros'"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number"),
+    (["--data", "colored-templates"], "trained coloured-template models are not implemented yet"),
 ]
 
 
