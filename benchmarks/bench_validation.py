@@ -6,7 +6,11 @@
 * the exact-loss crossover at (50, 12, 200) with 8 noise draws (target 10 s), training losses only
   and with validation losses too;
 * the exact-loss crossover of the paper's coloured setting (K = 6, 15x15 templates, N = 100,
-  8 draws; digits and procedural blobs) and its finite-d prediction.
+  8 draws; digits and procedural blobs) and its finite-d prediction;
+* training throughput of the coloured-template family, 10 sizes M = 10..100 batched, R = 10
+  (the quick preset's step for the paper's coloured setting);
+* (long, only on request) the whole quick sweep of the paper's coloured setting with digits
+  templates: ``--case sweep-colored-quick --store FILE`` (about an hour on 2 cores).
 
 Run: python benchmarks/bench_validation.py [--threads 2]
 """
@@ -82,6 +86,44 @@ def _exact_colored_case(templates):
             "predict_seconds": time.perf_counter() - start, "predicted": pred}
 
 
+def _train_colored_case(sizes, draws, steps=300):
+    from memcross.numerics.templates import load_templates
+    from memcross.theory import Setting
+    from memcross.validation.lowrank import make_colored_data
+    from memcross.validation.process import Process
+    from memcross.validation.train import TrainConfig, Trainer
+
+    data = make_colored_data(load_templates("digits", 6), 100, 1.0, seed=0)
+    tr = Trainer(data, Process(Setting(d=1, K=6, N=100)), sizes, TrainConfig(steps=20 + 3 * steps, draws=draws))
+    tr.run(until=20)
+    rates = []
+    for k in range(3):
+        start = time.perf_counter()
+        tr.run(until=20 + (k + 1) * steps)
+        rates.append(steps / (time.perf_counter() - start))
+    return {"steps_per_second": statistics.median(rates), "runs": rates}
+
+
+def _sweep_colored_case(store_path):
+    """The quick preset's sweep (10 sizes, 50k steps, R = 10, 200 DDIM samples) for the paper's
+    coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
+    colored-templates --templates digits --store FILE` runs)."""
+    from memcross.theory import Setting
+    from memcross.validation.store import Store
+    from memcross.validation.sweep import data_spec, plan_from, validate
+
+    spec = data_spec("colored-templates", "digits", 1.0)
+    plan = plan_from(Setting(d=1, K=6, N=100), "quick", None, "cpu", 0, data=spec)
+    start = time.perf_counter()
+    res = validate(plan, Store(store_path), log=lambda m: print(m, file=sys.stderr, flush=True))
+    s = res.summary
+    return {"seconds": time.perf_counter() - start, "runs": [], "last_ratio": s["exact"],
+            "observed_mid": s["observed_mid"], "ratios": {r["M"]: r["ratio"] for r in res.sizes}}
+
+
+#: Cases left out of the default run (too long); run them with ``--case``.
+LONG = {"sweep-colored-quick"}
+
 CASES = {
     "train-single": lambda: _train_case([50], 100),
     "train-batched": lambda: _train_case(list(range(10, 101, 10)), 10),
@@ -90,14 +132,19 @@ CASES = {
     "exact+validation": lambda: _exact_case(True),
     "exact-colored-digits": lambda: _exact_colored_case("digits"),
     "exact-colored-blobs": lambda: _exact_colored_case("blobs"),
+    "train-colored-batched": lambda: _train_colored_case(list(range(10, 101, 10)), 10),
+    "sweep-colored-quick": lambda: _sweep_colored_case(ARGS.store),
 }
+ARGS = argparse.Namespace(store=None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", choices=list(CASES))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--store", default="bench-colored-quick.sqlite", help="store of the sweep-colored-quick case")
     args = ap.parse_args()
+    ARGS.store = args.store
     if args.case:
         import torch
 
@@ -108,7 +155,7 @@ def main() -> None:
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{args.threads}, Python {platform.python_version()}")
-    for case in CASES:
+    for case in (c for c in CASES if c not in LONG):
         res = subprocess.run([sys.executable, __file__, "--case", case, "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])

@@ -412,24 +412,29 @@ def _cmd_validate(args) -> int:
     import json
 
     from memcross.numerics.tables import render_table
-    from memcross.validation.sweep import plan_from, validate
+    from memcross.validation.sweep import build_data, data_spec, plan_from, validate
 
-    if args.data != "isotropic":
-        raise UsageError("validate --data colored-templates: trained coloured-template models are not implemented "
-                         "yet; `memcross exact --data colored-templates` gives the exact crossover")
-    if args.templates is not None:
+    colored = args.data == "colored-templates"
+    if args.templates is not None and not colored:
         raise UsageError("--templates is only used with --data colored-templates")
-    setting = _setting_from(args)
+    setting = _colored_setting(args) if colored else _setting_from(args)
+    spec = data_spec(args.data, args.templates, args.sc2)
     plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
-                     args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps, draws=args.draws,
-                     lr=args.lr, init=args.init, init_variance=args.init_variance, update_ema=args.update_ema,
-                     target=args.train_target, weighting=args.train_weighting, seed=args.train_seed)
+                     args.refine, args.sampler, args.exact_draws, args.n_eval, data=spec, steps=args.steps,
+                     draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
+                     update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
+                     seed=args.train_seed)
+    data = build_data(setting, args.seed, spec)  # checks the templates before any work
+    from memcross.validation.model import family_class
+
+    family_class(data).check_init(plan.train.init)
     figure = None
     if not args.no_figure and (args.figure or not args.no_store):
         store_dir = Path(args.store).parent if args.store else Path("memcross-runs")
         s = plan.setting
+        what = f"colored-{spec['templates'].split(':')[0]}" if colored else f"d{s.d}"
         figure = Path(args.figure) if args.figure else store_dir / (
-            f"transition-d{s.d}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
+            f"transition-{what}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
         if figure.suffix.lower() not in (".pdf", ".png", ".svg"):  # checked before any work
             raise UsageError(f"--figure must end in .pdf, .png or .svg, got {str(figure)!r}")
         if args.figure and not figure.parent.exists():
@@ -455,7 +460,8 @@ def _cmd_validate(args) -> int:
         print(json.dumps({"summary": result.summary, "sizes": result.sizes}, indent=2))
         return 0
     print()
-    print(render_table(result.sizes, SIZE_COLUMNS, "markdown", digits=4))
+    columns = [c.replace("means_near_true", "templates_near_true") if colored else c for c in SIZE_COLUMNS]
+    print(render_table(result.sizes, columns, "markdown", digits=4))
     print()
     print(render_table([result.summary], SUMMARY_COLUMNS[3:], "markdown", digits=4))
     if result.summary["unconverged"] != "none":
@@ -629,7 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=None, help="optimizer steps")
     g.add_argument("--draws", type=int, default=None, help="noise draws R per training point and step")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
-    g.add_argument("--init", default=None, help="pmem (default), gaussian, sphere, prior")
+    g.add_argument("--init", default=None, help="pmem (default), gaussian, sphere, prior; coloured templates: "
+                   "pmem (default, from the samples), oracle (true templates), random")
     g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
     g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
     g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")

@@ -20,17 +20,44 @@ import torch
 
 from memcross.validation.data import GMMData, sample_mixture, sphere_means
 
-_INITS: dict[str, tuple[Callable, float]] = {}
+
+class InitRegistry:
+    """The named inits of one trained family: ``fn(data, M, generator) -> parameters`` with a
+    default variance. Each family owns one, so a wrong name is refused with that family's list."""
+
+    def __init__(self, family: str):
+        self.family = family
+        self._inits: dict[str, tuple[Callable, float]] = {}
+
+    def register(self, name: str, variance: float):
+        """Decorator: register ``fn`` under ``name`` with its default variance."""
+
+        def wrap(fn):
+            self._inits[name] = (fn, variance)
+            return fn
+
+        return wrap
+
+    def names(self) -> list[str]:
+        return list(self._inits)
+
+    def check(self, name: str) -> None:
+        if name not in self._inits:
+            raise ValueError(f"init {name!r} is not available for {self.family}; known inits: "
+                             f"{', '.join(self._inits)}")
+
+    def resolve(self, name: str, variance: float | None) -> tuple[Callable, float]:
+        """The init function and the variance to start from (its default unless given), checked."""
+        self.check(name)
+        fn, default = self._inits[name]
+        v = default if variance is None else variance
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"init variance must be a positive number, got {v!r}")
+        return fn, float(v)
 
 
-def register_init(name: str, variance: float):
-    """Register an init ``(data, M, generator) -> (M, d) float64 means`` with its default variance."""
-
-    def wrap(fn):
-        _INITS[name] = (fn, variance)
-        return fn
-
-    return wrap
+INITS = InitRegistry("the isotropic GMM")
+register_init = INITS.register
 
 
 @register_init("pmem", 1e-6)
@@ -55,12 +82,36 @@ def _prior(data: GMMData, M: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def init_names() -> list[str]:
-    return list(_INITS)
+    return INITS.names()
 
 
 def check_init(name: str) -> None:
-    if name not in _INITS:
-        raise ValueError(f"unknown init {name!r}; known inits: {', '.join(_INITS)}")
+    INITS.check(name)
+
+
+def all_init_names() -> list[str]:
+    """Every init of every trained family (isotropic first, then coloured templates)."""
+    from memcross.validation import colored_model
+
+    return list(dict.fromkeys(init_names() + colored_model.init_names()))
+
+
+def check_any_init(name: str) -> None:
+    """A ValueError unless ``name`` is an init of some family (the data decides which one applies)."""
+    if name not in all_init_names():
+        raise ValueError(f"unknown init {name!r}; known inits: {', '.join(all_init_names())}")
+
+
+def family_class(data):
+    """The trained family that matches ``data``: :class:`GMMFamily` for the isotropic mixture,
+    :class:`~memcross.validation.colored_model.ColoredFamily` for coloured templates."""
+    from memcross.validation.lowrank import ColoredData
+
+    if isinstance(data, ColoredData):
+        from memcross.validation.colored_model import ColoredFamily
+
+        return ColoredFamily
+    return GMMFamily
 
 
 class GMMFamily:
@@ -75,6 +126,9 @@ class GMMFamily:
     ((7, 4), [0, 2], [1e-06, 1e-06])
     """
 
+    init_names = staticmethod(init_names)
+    check_init = staticmethod(check_init)
+
     def __init__(self, sizes, means: torch.Tensor, std: torch.Tensor):
         self.sizes = [int(m) for m in sizes]
         self.offsets = [0]
@@ -87,14 +141,10 @@ class GMMFamily:
     @classmethod
     def initialize(cls, data: GMMData, sizes, init: str = "pmem", seed: int = 0, variance: float | None = None,
                    dtype=torch.float32, device="cpu") -> GMMFamily:
-        check_init(init)
-        fn, default_variance = _INITS[init]
-        v = default_variance if variance is None else variance
-        if not (isinstance(v, (int, float)) and v > 0):
-            raise ValueError(f"init variance must be a positive number, got {v!r}")
+        fn, v = INITS.resolve(init, variance)
         gen = torch.Generator().manual_seed(int(seed))
         means = torch.cat([fn(data, M, gen) for M in sizes])
-        std = torch.full((len(sizes),), float(v) ** 0.5, dtype=torch.float64)
+        std = torch.full((len(sizes),), v**0.5, dtype=torch.float64)
         return cls(sizes, means.to(dtype=dtype, device=device), std.to(dtype=dtype, device=device))
 
     def variance(self) -> torch.Tensor:
@@ -109,6 +159,16 @@ class GMMFamily:
     def model_means(self, i: int) -> torch.Tensor:
         """The ``sizes[i]`` means of model ``i``."""
         return self.means.detach()[self._slices()[i]]
+
+    def component_means(self, i: int) -> torch.Tensor:
+        return self.model_means(i)
+
+    def arrays(self, i: int) -> dict:
+        """Model ``i``'s parameters as float64 arrays (what a sweep stores)."""
+        import numpy as np
+
+        return {"means": self.model_means(i).double().cpu().numpy(),
+                "variance": np.float64(self.variance()[i].double().cpu())}
 
     def x0_error(self, x0: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         r"""The scaled x0 error :math:`e` with :math:`f(x_t) - x_0 = \sigma e`, shape (B, S, d);

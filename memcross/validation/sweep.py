@@ -31,7 +31,7 @@ from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes, make_gmm_data
 from memcross.validation.denoisers import posterior_mean
 from memcross.validation.exact import ExactLosses, exact_losses
-from memcross.validation.metrics import mean_locations, memorization_ratio, refine_sizes, transition
+from memcross.validation.metrics import mean_locations, memorization_ratio, near_copies, refine_sizes, transition
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
 from memcross.validation.store import Store, config_key
@@ -94,9 +94,12 @@ class ValidationPlan:
     refine: int = 0
     device: str = "cpu"
     preset: str = "quick"
+    data: dict | None = None
 
     def __post_init__(self):
         s = self.setting
+        if self.data is not None:
+            object.__setattr__(self, "data", data_spec(**self.data))
         if not self.sizes:
             raise ValueError("sizes must name at least one model size")
         for M in self.sizes:
@@ -114,7 +117,8 @@ class ValidationPlan:
 
     # -- configurations that key stored units ------------------------------------------------
     def trained_config(self, M: int) -> dict:
-        base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1).items() if k not in ("draws", "dtype")}
+        base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1, self.data).items()
+                if k not in ("draws", "dtype")}
         return {**base, "train": self.train.to_dict(), "M": int(M), "device": torch.device(self.device).type}
 
     def size_config(self, M: int) -> dict:
@@ -142,13 +146,39 @@ def _np_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def load_params(store: Store, plan: ValidationPlan, M: int) -> tuple[np.ndarray, float] | None:
-    """Stored ``(means (M, d), variance)`` of the trained size ``M``, or None."""
+def load_params(store: Store, plan: ValidationPlan, M: int) -> dict[str, np.ndarray] | None:
+    """Stored parameter arrays of the trained size ``M`` (``means`` and ``variance`` for the
+    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None."""
     raw = store.blob("params", plan.trained_config(M), "params")
     if raw is None:
         return None
     with np.load(io.BytesIO(raw)) as z:
-        return z["means"], float(z["variance"])
+        return {k: z[k] for k in z.files}
+
+
+def trained_denoiser(arrays: dict[str, np.ndarray]):
+    """The float64 x0 predictor ``(x, alpha, sigma)`` of stored parameter arrays."""
+    if "templates" in arrays:
+        from memcross.validation.colored_model import colored_denoiser
+
+        return colored_denoiser(arrays)
+    means = torch.as_tensor(arrays["means"], dtype=torch.float64)
+    var = float(arrays["variance"])
+    return lambda x, a, s: posterior_mean(x, a, s, means, var)
+
+
+def component_locations(arrays: dict[str, np.ndarray], data) -> dict:
+    """Where the learned components sit: on training points (ratio test on component means), on
+    true means (isotropic), or on true templates (coloured: ``|cos| >= 0.95`` to some template)."""
+    if "templates" not in arrays:
+        return mean_locations(torch.as_tensor(arrays["means"], dtype=torch.float64), data.train, data.means)
+    u = torch.as_tensor(arrays["templates"], dtype=torch.float64)
+    m = torch.as_tensor(arrays["colours"], dtype=torch.float64)
+    comp = (m.unsqueeze(2) * u.unsqueeze(1)).reshape(u.shape[0], -1)
+    true = torch.as_tensor(data.templates, dtype=torch.float64)
+    cos = (u / u.norm(dim=1, keepdim=True)) @ (true / true.norm(dim=1, keepdim=True)).T
+    return {"means_near_train": int(near_copies(comp, data.train).sum()), "means_near_true": None,
+            "templates_near_true": int((cos.abs().max(1).values >= 0.95).sum())}
 
 
 DATA_MODELS = ("isotropic", "colored-templates")
@@ -248,43 +278,40 @@ def _train(plan: ValidationPlan, data: GMMData, process: Process, sizes: list[in
     hist = trainer.history
     for i, M in enumerate(sizes):
         per = History(hist.steps, [row[i] for row in hist.loss], [row[i] for row in hist.variance])
-        means = trainer.family.model_means(i).double().cpu().numpy()
-        var = float(trainer.family.variance()[i])
+        arrays = trainer.family.arrays(i)
         conv = convergence(History(per.steps, [[v] for v in per.loss], [[v] for v in per.variance]), 0)
-        result = {"M": M, "variance": var, "history": per.to_dict(), "convergence": conv,
+        result = {"M": M, "variance": float(arrays["variance"]), "history": per.to_dict(), "convergence": conv,
                   "batch_sizes": sizes, "seconds": seconds, "steps_per_second": rate}
-        store.put("params", plan.trained_config(M), result, {"params": _np_bytes(means=means, variance=var)})
+        store.put("params", plan.trained_config(M), result, {"params": _np_bytes(**arrays)})
     store.drop_checkpoint(key)
     log(f"trained sizes {sizes}: {trainer.step - start_step} steps in {seconds:.1f} s ({rate:.1f} steps/s)")
 
 
-def _per_time_losses(means: torch.Tensor, var: float, points: torch.Tensor, table: TimeTable, draws: int,
-                     seed: int) -> np.ndarray:
+def _per_time_losses(denoise, points: torch.Tensor, table: TimeTable, draws: int, seed: int) -> np.ndarray:
     """Monte-Carlo ``L_t`` (x0 units) of a trained model on ``points`` at the table's times."""
     gen = torch.Generator().manual_seed(seed)
     out = np.empty(len(table.t))
     x0 = points.repeat(draws, 1)
     for i, (a, s) in enumerate(zip(table.alpha, table.sigma)):
         z = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
-        h = posterior_mean(a * x0 + s * z, float(a), float(s), means, var)
+        h = denoise(a * x0 + s * z, float(a), float(s))
         out[i] = float(((h - x0) ** 2).sum(1).mean())
     return out
 
 
 def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
               M: int, store: Store) -> dict:
-    means_np, var = load_params(store, plan, M)
+    arrays = load_params(store, plan, M)
     trained = store.get("params", plan.trained_config(M))
-    means = torch.as_tensor(means_np, dtype=torch.float64)
+    denoise = trained_denoiser(arrays)
     times = process.sampler_grid()
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
     sampler = get_sampler(plan.sampler)
-    samples = sampler(lambda x, a, s: posterior_mean(x, a, s, means, var), times, process.alpha(times),
-                      process.sigma(times), plan.n_eval, data.d, gen)
+    samples = sampler(denoise, times, process.alpha(times), process.sigma(times), plan.n_eval, data.d, gen)
     result = {"M": M, "M_over_N": M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
-              "variance": var, **mean_locations(means, data.train, data.means)}
-    train_t = _per_time_losses(means, var, data.train, table, plan.loss_draws, plan.data_seed + 3)
-    val_t = _per_time_losses(means, var, data.validation, table, plan.loss_draws, plan.data_seed + 4)
+              "variance": float(arrays["variance"]), **component_locations(arrays, data)}
+    train_t = _per_time_losses(denoise, data.train, table, plan.loss_draws, plan.data_seed + 3)
+    val_t = _per_time_losses(denoise, data.validation, table, plan.loss_draws, plan.data_seed + 4)
     result.update(train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
                   train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
                   pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
@@ -308,10 +335,13 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
             f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}], variance {r['variance']:.4g}{flag}")
 
 
-def _predictions(setting: Setting) -> dict:
-    from memcross.numerics.predict import predict
+def _predictions(setting: Setting, data=None, spec: dict | None = None) -> dict:
+    from memcross.numerics.predict import predict, predict_colored
 
     base = setting.replace(C=1)
+    if spec is not None and spec["data"] == "colored-templates":
+        return {m: predict_colored(base, data.templates, spec["sc2"], method, spec["templates"]).value
+                for m, method in (("predicted_c1", "asymptotic"), ("predicted_finite_d", "finite-d"))}
     return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
 
 
@@ -323,10 +353,10 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     if not checkpoint_seconds > 0:
         raise ValueError(f"checkpoint_seconds must be positive, got {checkpoint_seconds!r}")
     s = plan.setting
-    data = make_gmm_data(s.d, s.K, s.N, float(s.s2_exact), seed=plan.data_seed)
+    data = build_data(s, plan.data_seed, plan.data)
     process = Process(s)
     table = process.quadrature()
-    ex = exact_for(s, plan.data_seed, plan.exact_draws, store, data)
+    ex = exact_for(s, plan.data_seed, plan.exact_draws, store, data, plan.data)
     exact_ratio, exact_m = ex.crossover()
     log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
     _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
@@ -340,10 +370,12 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
             sizes = sorted(set(sizes) | set(extra))
             rows = [store.get("size", plan.size_config(M)) for M in sizes]
     trans = transition(sizes, [r["ratio"] for r in rows], s.N)
+    spec = plan.data or {"data": "isotropic"}
     summary = {
-        "d": s.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
+        "d": data.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
+        "data": spec["data"], "templates": spec.get("templates"),
         "preset": plan.preset, "steps": plan.train.steps, "draws": plan.train.draws, "seed": plan.data_seed,
-        **_predictions(s), "exact": float(exact_ratio),
+        **_predictions(s, data, plan.data), "exact": float(exact_ratio),
         "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
         "observed_end": trans.ratios()["end"],
         "baseline_ratio": memorization_ratio(data.evaluation, data.train)["ratio"],
@@ -360,7 +392,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
 
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
               data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
-              n_eval: int | None = None, **train_overrides) -> ValidationPlan:
+              n_eval: int | None = None, data: dict | None = None, **train_overrides) -> ValidationPlan:
     """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides."""
     dev = resolve_device(device)
     name = preset or ("paper" if dev.type == "cuda" else "quick")
@@ -372,8 +404,7 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     train = TrainConfig(steps=steps, draws=draws, **{k: v for k, v in train_overrides.items() if v is not None})
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
     return ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
-                          exact_draws,
-                          refine=refine, device=str(dev), preset=name)
+                          exact_draws, refine=refine, device=str(dev), preset=name, data=data)
 
 
 __all__ = ["PRESETS", "ValidationPlan", "SweepResult", "validate", "plan_from", "resolve_device", "exact_for",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from memcross.validation.data import GMMData
-from memcross.validation.model import GMMFamily, check_init
+from memcross.validation.model import check_any_init, family_class
 from memcross.validation.process import Process
 
 #: Points of the loss / variance history kept per size.
@@ -70,7 +70,7 @@ class TrainConfig:
             raise ValueError(f"update_ema must be in (0, 1) or unset, got {self.update_ema!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        check_init(self.init)
+        check_any_init(self.init)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -103,7 +103,7 @@ class History:
 
 
 class Trainer:
-    """Trains a :class:`GMMFamily` on ``data``; :meth:`run` can stop and resume via :meth:`state_dict`.
+    """Trains the family of ``data`` (:func:`~memcross.validation.model.family_class`) on it; :meth:`run` can stop and resume via :meth:`state_dict`.
 
     >>> from memcross.theory import Setting
     >>> from memcross.validation.data import make_gmm_data
@@ -124,8 +124,10 @@ class Trainer:
         self.dtype = dtype
         train_setting = process.setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)
         self.loss_process = Process(train_setting)
-        self.family = GMMFamily.initialize(data, self.sizes, config.init, config.seed, config.init_variance,
-                                           dtype, self.device)
+        family = family_class(data)
+        family.check_init(config.init)
+        self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
+                                        self.device)
         for p in self.family.parameters():
             p.requires_grad_(True)
         self.gen = torch.Generator().manual_seed(int(config.seed) + 1)

@@ -49,7 +49,10 @@ BAD = [
     (["--sizes", "a,b"], "--sizes 'a,b'"),
     (["--init", "zeros"], "unknown init 'zeros'"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number"),
-    (["--data", "colored-templates"], "trained coloured-template models are not implemented yet"),
+    (["--data", "colored-templates", "--init", "sphere"],
+     "init 'sphere' is not available for coloured templates; known inits: pmem, oracle, random"),
+    (["--data", "colored-templates", "--templates", "digits:side=1"], "is all zero"),
+    (["--init", "oracle"], "init 'oracle' is not available for the isotropic GMM"),
 ]
 
 
@@ -97,6 +100,18 @@ def test_colored_templates_predict_and_exact(tmp_path):
               "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
     assert out.returncode == 0, out.stderr
     assert "exact M*/N = " in out.stdout and "order statistics" in out.stdout and "3l/(1+psi l)" in out.stdout
+
+
+def test_validate_colored_templates(tmp_path):
+    store = tmp_path / "s.sqlite"
+    out = run("validate", "--data", "colored-templates", "--templates", "blobs:side=5", "--components", "3",
+              "--train", "12", "--sizes", "3,12", "--steps", "40", "--draws", "2", "--n-eval", "20", "--store",
+              str(store), "--no-progress", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "templates_near_true" in out.stdout and "exact crossover of this data set" in out.stdout
+    assert (tmp_path / "transition-colored-blobs-K3-N12-seed0-quick-40steps.png").stat().st_size > 0
+    tab = run("table", "--store", str(store), "--format", "csv")
+    assert tab.returncode == 0 and "quick" in tab.stdout
 
 
 @pytest.mark.parametrize("args,message", [

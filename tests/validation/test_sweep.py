@@ -108,3 +108,23 @@ def test_killed_sweep_resumes_and_completes_each_result_once(tmp_path):
     for kind, n in (("size", 3), ("params", 3), ("exact", 1), ("summary", 1)):
         assert _count(store, kind) == n
     assert _checkpoints(store) == 0
+
+
+def test_colored_templates_sweep_stores_and_reports(tmp_path):
+    st = Store(tmp_path / "s.sqlite")
+    spec = {"data": "colored-templates", "templates": "blobs:side=5", "sc2": 1.0}
+    plan = ValidationPlan(Setting(d=1, K=3, N=12), (3, 12), TrainConfig(steps=60, draws=2), n_eval=20,
+                          exact_draws=2, data=spec)
+    res = validate(plan, st)
+    s = res.summary
+    assert s["data"] == "colored-templates" and s["templates"] == "blobs:side=5" and s["d"] == 75
+    assert 0 < s["exact"] <= 1 and 0 < s["predicted_finite_d"] <= 1
+    for row in res.sizes:
+        assert row["means_near_true"] is None and row["templates_near_true"] == row["M"]  # pmem: true templates
+        assert row["means_near_train"] == row["M"] and row["variance"] > 0
+    assert res.sizes[-1]["ratio"] == 1.0  # M = N with variance ~1e-6 reproduces the training set
+    # the isotropic store keys are not those of the coloured run: a different data model is a different unit
+    iso = tiny_plan(sizes=(4,), steps=5)
+    assert iso.trained_config(4) != plan.trained_config(3)
+    again = validate(plan, st)
+    assert again.summary == s and st.count("params") == 2
