@@ -306,8 +306,19 @@ def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
         raise UsageError(f"--store {path!r} holds no {kind} records yet")
     if kind == "summary":
         return [r for _, r in records], SUMMARY_COLUMNS
-    rows = [{"d": c["d"], "K": c["K"], "N": c["N"], "steps": c["train"]["steps"], **r} for c, r in records]
-    return sorted(rows, key=lambda r: (r["d"], r["K"], r["N"], r["steps"], r["M"])), ["d", "K", "N"] + SIZE_COLUMNS
+    rows = [{"data": _data_label(c), "d": c.get("d"), "K": c["K"], "N": c["N"], "steps": c["train"]["steps"], **r}
+            for c, r in records]
+    columns = ["data", "d", "K", "N"] + SIZE_COLUMNS
+    if any(r.get("templates_near_true") is not None for r in rows):
+        columns.insert(columns.index("means_near_true") + 1, "templates_near_true")
+    return sorted(rows, key=lambda r: (r["data"], r["d"] or 0, r["K"], r["N"], r["steps"], r["M"])), columns
+
+
+def _data_label(config: dict) -> str:
+    """``isotropic``, or ``colored-templates:SPEC`` for a coloured-template unit."""
+    if config.get("data") == "colored-templates":
+        return f"colored-templates:{config['templates']}"
+    return "isotropic"
 
 
 def _parse_sizes(text: str | None, N: int):

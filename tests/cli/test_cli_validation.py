@@ -112,6 +112,11 @@ def test_validate_colored_templates(tmp_path):
     assert (tmp_path / "transition-colored-blobs-K3-N12-seed0-quick-40steps.png").stat().st_size > 0
     tab = run("table", "--store", str(store), "--format", "csv")
     assert tab.returncode == 0 and "quick" in tab.stdout
+    sizes = run("table", "--store", str(store), "--kind", "sizes", "--format", "csv")
+    assert sizes.returncode == 0, sizes.stderr
+    lines = sizes.stdout.splitlines()
+    assert "templates_near_true" in lines[0].split(",") and len(lines) == 3
+    assert all(line.startswith("colored-templates:blobs:side=5,,3,12,") for line in lines[1:])
 
 
 @pytest.mark.parametrize("args,message", [
