@@ -7,10 +7,13 @@ Exit codes: 0 success; 1 ``check`` found a mismatch (or ``derive --verify`` a fa
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
 from memcross import __version__
+from memcross._checks import did_you_mean
 
 
 class UsageError(Exception):
@@ -18,8 +21,35 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors with a suggestion for a misspelt command or option; no abbreviations
+    (``--schedul`` is not taken as ``--schedule``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2, no usage dump
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}{self._suggestion(message)}")
+
+    def _suggestion(self, message: str) -> str:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            known = re.findall(r"'([^']*)'", choice.group(2)) or [c.strip() for c in choice.group(2).split(",")]
+            return did_you_mean(choice.group(1), known)
+        unknown = re.search(r"unrecognized arguments: (\S+)", message)
+        if unknown and unknown.group(1).startswith("--"):
+            options = [o for parser in self._all_parsers() for a in parser._actions for o in a.option_strings
+                       if o.startswith("--")]
+            return did_you_mean(unknown.group(1).split("=")[0], options)
+        return ""
+
+    def _all_parsers(self):
+        """This parser and its subcommands' (an unknown option is reported by the top parser)."""
+        yield self
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for parser in action.choices.values():
+                    yield from parser._all_parsers()
 
 
 def _add_setting_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,11 +84,42 @@ def _write_or_print(text: str, output: str | None) -> None:
     if output is None:
         print(text)
         return
-    path = Path(output)
-    if not path.parent.exists():
-        raise UsageError(f"--output: folder {str(path.parent)!r} does not exist")
-    path.write_text(text + "\n")
+    path = output_path(output, "--output")
+    try:
+        path.write_text(text + "\n")
+    except OSError as exc:
+        raise UsageError(f"--output {output!r}: cannot write ({exc.strerror or exc})") from None
     print(f"wrote {path}")
+
+
+def output_path(output: str, flag: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """``output`` as a path to write, checked before any work: its folder exists, it is not a
+    folder itself, and (for figures) it ends in one of ``suffixes``."""
+    path = Path(output)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} must end in {', '.join(suffixes)}, got {output!r}")
+    if path.is_dir():
+        raise UsageError(f"{flag} {output!r} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag}: folder {str(path.parent)!r} does not exist")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"{flag} {output!r}: not writable")
+    return path
+
+
+def read_text_file(path: str, what: str) -> str:
+    """The text of a user's file, or one line saying why it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path!r} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path!r} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path!r} is not a text file (not UTF-8)") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r} cannot be read ({exc.strerror or exc})") from None
 
 
 def _cmd_derive(args) -> int:
@@ -112,14 +173,17 @@ def _load_config(path: str) -> dict:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    text = read_text_file(path, "--config: file")
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"--config: file {path!r} not found") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config: {path!r} is not valid TOML ({exc})") from None
-    data = dict(data.get("setting", {}), **{k: v for k, v in data.items() if k != "setting"})
+    except RecursionError:
+        raise UsageError(f"--config: {path!r} is nested too deeply") from None
+    setting = data.get("setting", {})
+    if not isinstance(setting, dict):
+        raise UsageError(f"--config: {path!r}: [setting] must be a table of setting fields")
+    data = dict(setting, **{k: v for k, v in data.items() if k != "setting"})
     return data
 
 
@@ -144,6 +208,8 @@ def _cmd_predict(args) -> int:
     cli = {k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None}
     base.update(cli)
     grids = [_grid_values(g) for g in args.grid or []]
+    if args.fast and not grids:
+        raise UsageError("--fast only applies to --grid sweeps (a single prediction is exact already)")
     if not grids:
         setting = _setting_from_dict(base)
         record = predict(setting, method, dps)
@@ -162,10 +228,20 @@ def _cmd_predict(args) -> int:
         m = row.pop("method", method)
         by_method.setdefault(m, []).append(_setting_from_dict(row))
         order.append((m, len(by_method[m]) - 1))
-    if args.fast:
-        results = {m: sweep(ss, m, dps) for m, ss in by_method.items()}
-    else:
-        results = {m: [predict(s, m, dps) for s in ss] for m, ss in by_method.items()}
+    from tqdm import tqdm
+
+    # a progress bar on a terminal only (tqdm's disable=None), on stderr
+    with tqdm(total=len(combos), desc="predict", unit="setting", disable=None, leave=False) as bar:
+        results = {}
+        for m, ss in by_method.items():
+            if args.fast:
+                results[m] = sweep(ss, m, dps)
+                bar.update(len(ss))
+                continue
+            results[m] = []
+            for s in ss:
+                results[m].append(predict(s, m, dps))
+                bar.update(1)
     records = [results[m][i] for m, i in order]
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
@@ -259,11 +335,7 @@ def _cmd_table(args) -> int:
     if args.store is not None:
         rows, default_columns = _store_rows(args.store, args.kind)
     else:
-        try:
-            with open(args.records) as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            raise UsageError(f"records file {args.records!r} not found") from None
+        text = read_text_file(args.records, "records file")
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
@@ -271,8 +343,12 @@ def _cmd_table(args) -> int:
                 data = [json.loads(line) for line in text.splitlines() if line.strip()]
             except json.JSONDecodeError:
                 raise UsageError(f"{args.records!r} is neither JSON nor JSON lines") from None
+        except RecursionError:
+            raise UsageError(f"records file {args.records!r} is nested too deeply") from None
         if isinstance(data, dict):
             data = [data]
+        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+            raise UsageError(f"records file {args.records!r}: expected prediction records (JSON objects)")
         rows = [Prediction.from_dict(d).row() for d in data]
         default_columns = None
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else default_columns
@@ -292,7 +368,8 @@ SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance",
 
 
 def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
-    """Rows of a study store: sweep summaries, or per-size results."""
+    """Rows of a store, whichever command wrote it: sweep summaries, or per-size results, from
+    `memcross validate` units and from the validate cells of `memcross study run`."""
     from memcross.validation.store import Store
 
     if not Path(path).exists():
@@ -300,14 +377,22 @@ def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
     store = Store(path, create=False)
     try:
         records = store.records("summary" if kind == "summary" else "size")
+        cells = [(c, r) for c, r in store.records("cell") if c.get("method") == "validate"]
     finally:
         store.close()
-    if not records:
-        raise UsageError(f"--store {path!r} holds no {kind} records yet")
     if kind == "summary":
-        return [r for _, r in records], SUMMARY_COLUMNS
+        rows = [r for _, r in records] + [r["summary"] for _, r in cells]
+        if not rows:
+            raise UsageError(f"--store {path!r} holds no trained sweeps yet (from `validate` or a study's validate cell)")
+        return rows, SUMMARY_COLUMNS
     rows = [{"data": _data_label(c), "d": c.get("d"), "K": c["K"], "N": c["N"], "steps": c["train"]["steps"], **r}
             for c, r in records]
+    for _, r in cells:
+        summary = r["summary"]
+        rows += [{"data": _data_label(summary), "d": summary.get("d"), "K": summary["K"],
+                  "N": summary["N"], "steps": summary["steps"], **size} for size in r["sizes"]]
+    if not rows:
+        raise UsageError(f"--store {path!r} holds no trained sizes yet (from `validate` or a study's validate cell)")
     columns = ["data", "d", "K", "N"] + SIZE_COLUMNS
     if any(r.get("templates_near_true") is not None for r in rows):
         columns.insert(columns.index("means_near_true") + 1, "templates_near_true")
@@ -365,6 +450,7 @@ def _cmd_exact(args) -> int:
     spec = data_spec(args.data, args.templates, args.sc2)
     if args.draws < 1:
         raise UsageError(f"--draws must be a positive integer, got {args.draws}")
+    _set_threads(args)
     data = build_data(setting, args.seed, spec)  # checks the templates before the store is touched
     store = _open_store(args)
     ex = exact_for(setting, args.seed, args.draws, store, data, spec)
@@ -435,6 +521,7 @@ def _cmd_validate(args) -> int:
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
                      seed=args.train_seed)
+    _set_threads(args)
     data = build_data(setting, args.seed, spec)  # checks the templates before any work
     from memcross.validation.model import family_class
 
@@ -475,6 +562,8 @@ def _cmd_validate(args) -> int:
     print(render_table(result.sizes, columns, "markdown", digits=4))
     print()
     print(render_table([result.summary], SUMMARY_COLUMNS[3:], "markdown", digits=4))
+    if result.summary.get("transition_note"):
+        print(f"note: {result.summary['transition_note']}")
     if result.summary["unconverged"] != "none":
         print(f"note: sizes {result.summary['unconverged']} had not converged (loss or variance still moving "
               "over the last 10% of steps); more steps may move the transition")
@@ -507,35 +596,142 @@ def _cmd_study(args) -> int:
         print(f"study {study.name!r}: {summary.done} cell(s) computed, {summary.skipped} already stored, "
               f"{len(summary.failed)} failed; store {store.path}")
         return 1 if summary.failed else 0
+    figure = output_path(args.figure, "--figure", FIGURE_SUFFIXES) if args.figure else None
+    if args.output:
+        output_path(args.output, "--output")
     study, store = _study_and_store(args, create=False)
     rows, failed = study_rows(study, store)
-    columns = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
-    text = render_table(rows, columns, args.format, caption=f"study {study.name}", digits=4)
     errors = error_rows(rows)
-    if errors:
-        text += "\n\n" + render_table(errors, list(errors[0]), args.format, caption="errors of each predictor", digits=4)
-    if failed:
-        text += "\n\n" + render_table(failed, ["cell", "error"], args.format, caption="cells without a result")
-    _write_or_print(text, args.output)
-    if args.figure:
+    if args.json:
+        import json
+
+        _write_or_print(json.dumps({"study": study.name, "rows": rows, "errors": errors, "failed": failed}, indent=2),
+                        args.output)
+    else:
+        columns = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
+        tables = [("", render_table(rows, columns, args.format, caption=f"study {study.name}", digits=4))]
+        if errors:
+            tables.append(("errors", render_table(errors, list(errors[0]), args.format,
+                                                  caption="errors of each predictor", digits=4)))
+        if failed:
+            tables.append(("failed", render_table(failed, ["cell", "error"], args.format,
+                                                  caption="cells without a result")))
+        if args.format != "csv":
+            _write_or_print("\n\n".join(t for _, t in tables), args.output)
+        else:  # one table per CSV file
+            _write_or_print(tables[0][1], args.output)
+            for name, table in tables[1:]:
+                if args.output:
+                    path = Path(args.output)
+                    _write_or_print(table, str(path.with_name(f"{path.stem}-{name}{path.suffix}")))
+                else:
+                    print(f"note: the {name} table is left out of CSV on standard output; "
+                          "give --output FILE.csv (one file per table) or use --json", file=sys.stderr)
+    if figure is not None:
         from memcross.numerics.plots import study_figure
 
-        print(f"wrote {study_figure(rows, args.figure)}")
+        print(f"wrote {study_figure(rows, figure)}")
     return 0
+
+
+FIGURE_SUFFIXES = (".pdf", ".png", ".svg")
+MAX_FIGURE_DIM = 10_000
+
+
+def _parse_dims(text: str | None) -> list[int]:
+    if text is None:
+        return [10, 30, 50, 100]
+    try:
+        dims = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        dims = []
+    if not dims or any(not 1 <= d <= MAX_FIGURE_DIM for d in dims):
+        raise UsageError(f"--dims {text!r}: expected comma-separated integers in [1, {MAX_FIGURE_DIM}]")
+    return dims
 
 
 def _cmd_plot(args) -> int:
     from memcross.numerics import plots
 
+    output = output_path(args.output, "--output", FIGURE_SUFFIXES)
+    setting = _setting_from(args)
     if args.figure == "per-time":
-        path = plots.per_time_figure(_setting_from(args), args.output)
+        path = plots.per_time_figure(setting, output)
     elif args.figure == "phase":
-        path = plots.phase_figure(_setting_from(args), args.output)
+        path = plots.phase_figure(setting, output)
     else:
-        dims = [int(x) for x in args.dims.split(",")] if args.dims else (10, 30, 50, 100)
-        setting = _setting_from(args)
-        path = plots.coefficient_figure(args.output, dims, setting.K, setting.N)
+        path = plots.coefficient_figure(output, _parse_dims(args.dims), setting.K, setting.N)
     print(f"wrote {path}")
+    return 0
+
+
+def _list_rows(what: str) -> list[dict]:
+    """Rows of ``memcross list WHAT``, read from the registries."""
+    if what == "schedules":
+        from memcross.theory.schedules import get_schedule, schedule_names
+
+        rows = []
+        for name in schedule_names():
+            s = get_schedule(name)
+            rows.append({"name": name, "alpha_t": str(s.alpha), "sigma_t": str(s.sigma), "t range": f"[0, {s.t_max}]",
+                         "description": s.description})
+        rows.append({"name": "custom", "alpha_t": "--alpha EXPR", "sigma_t": "--sigma EXPR",
+                     "t range": "[0, --t-max] (default 1)", "description": "your expressions in t, validated"})
+        return rows
+    if what == "weightings":
+        from memcross.theory.weightings import get_weighting, weighting_names
+
+        rows = []
+        for name in weighting_names():
+            kind = get_weighting(name, "x0", "1" if name == "custom" else None).kind
+            params = ", ".join(f"{k}={v}" for k, v in kind.defaults) or "-"
+            rows.append({"name": name, "parameters (defaults)": params, "stated on": kind.stated_on or "the target",
+                         "description": kind.description})
+        return rows
+    if what == "targets":
+        from memcross.theory.targets import get_target
+
+        return [{"name": n, "description": get_target(n).description} for n in _target_names()]
+    if what == "methods":
+        return [{"name": "asymptotic", "description": "the paper's leading-order formula with the coefficient C "
+                 "(--C, default 1)"},
+                {"name": "finite-d", "description": "the finite-dimension coefficient C(d, K, N, M) from "
+                 "nearest-neighbour order statistics; M* is a root"}]
+    if what == "data":
+        return [{"name": "isotropic", "parameters (defaults)": "--dim 50, --components 12, --train 200, --s2 1",
+                 "description": "isotropic Gaussian mixture, means uniform on the sphere of radius sqrt(d)"},
+                {"name": "colored-templates",
+                 "parameters (defaults)": "--templates blobs[:side=15,sparsity=0.3,seed=0] | digits[:side=15] | "
+                                          "file:PATH.npy, --components 6, --train 100, --sc2 1",
+                 "description": "coloured grayscale templates: rank-3 components in dimension 3P"}]
+    from memcross.validation.sweep import PRESETS  # presets: the validation extra
+
+    return [{"name": n, **p} for n, p in PRESETS.items()]
+
+
+def _target_names() -> list[str]:
+    from memcross.theory.targets import target_names
+
+    return target_names()
+
+
+LIST_KINDS = ("schedules", "weightings", "targets", "methods", "data", "presets")
+
+
+def _cmd_list(args) -> int:
+    import json
+
+    from memcross.numerics.tables import render_table
+
+    kinds = [args.what] if args.what else list(LIST_KINDS)
+    out = {k: _list_rows(k) for k in kinds}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for k in kinds:
+        print(f"{k}:")
+        print(render_table(out[k], list(out[k][0]), "markdown"))
+        print()
     return 0
 
 
@@ -561,6 +757,23 @@ def _colored_setting(args):
 def _add_store_arguments(p) -> None:
     p.add_argument("--store", default=None, help="study store (SQLite; default ./memcross-runs/memcross.sqlite)")
     p.add_argument("--no-store", action="store_true", help="do not read or write a store")
+
+
+def _add_threads_argument(p) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: the CPUs this process may use, less the load average; "
+                        "at least 1)")
+
+
+def _set_threads(args) -> int:
+    """Apply ``--threads`` (checked) or the default that does not oversubscribe the machine."""
+    import torch
+
+    from memcross._checks import check_threads, default_threads
+
+    n = default_threads() if args.threads is None else check_threads(args.threads)
+    torch.set_num_threads(n)
+    return n
 
 
 class _Given(argparse.Action):
@@ -604,7 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", default=None, help="comma-separated column names")
     p.add_argument("--caption", default=None)
     p.add_argument("--label", default=None)
-    p.add_argument("--digits", type=int, default=4)
+    p.add_argument("--digits", type=int, default=None,
+                   help="significant digits (default 4; CSV keeps every digit unless given)")
     p.add_argument("--siunitx", action="store_true", help="align numeric columns with siunitx S columns")
     p.add_argument("--standalone", action="store_true", help="wrap in a compilable LaTeX document")
     p.add_argument("--output", default=None)
@@ -623,6 +837,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     _add_data_arguments(p)
     _add_store_arguments(p)
+    _add_threads_argument(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_exact)
 
@@ -655,6 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")
     _add_data_arguments(p)
     _add_store_arguments(p)
+    _add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary and per-size rows as JSON")
     p.set_defaults(func=_cmd_validate)
@@ -671,7 +887,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="markdown", choices=["latex", "csv", "markdown"], help="report: table format")
     p.add_argument("--output", default=None, help="report: write the tables to FILE")
     p.add_argument("--figure", default=None, help="report: figure of M* against N (.pdf/.png/.svg)")
+    p.add_argument("--json", action="store_true", help="report: rows, errors and failed cells as JSON")
     p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser("list", help="what the registries hold: schedules, weightings, targets, methods, data, presets")
+    p.add_argument("what", nargs="?", choices=LIST_KINDS, help="one kind (default: all)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("check", help="does an expression equal the toolkit's quantity?")
     p.add_argument("expression", help="your expression (in t, d, s2, C, M, N, psi, ...)")
@@ -683,8 +905,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EXTRAS = {"torch": "validation", "sklearn": "images", "dask": "scale", "distributed": "scale"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``memcross`` console script."""
+    """Entry point of the ``memcross`` console script: 0 success, 1 a failed check or verification,
+    2 a user mistake (one line on stderr), 130 interrupted."""
     from memcross.theory.parser import ExpressionError
 
     try:
@@ -695,14 +921,29 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return args.func(args)
     except UsageError as exc:
-        print(f"memcross: error: {str(exc).removeprefix('memcross: ')}", file=sys.stderr)
-        return 2
+        return _fail(str(exc).removeprefix("memcross: "))
     except (ValueError, ExpressionError, KeyError, TypeError) as exc:
-        print(f"memcross: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in _EXTRAS:
+            raise
+        extra = _EXTRAS[root]
+        return _fail(f"this command needs the {extra!r} extra ({root} is not installed): "
+                     f"pip install 'memcross[{extra}]'")
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: stop quietly, as other command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("memcross: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    print(f"memcross: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ def _is_numeric_column(rows, column) -> bool:
 
 
 def render_table(rows: list[dict], columns=None, fmt: str = "latex", caption: str | None = None,
-                 label: str | None = None, digits: int = 4, siunitx: bool = False) -> str:
+                 label: str | None = None, digits: int | None = None, siunitx: bool = False) -> str:
     """Format ``rows`` (dicts, e.g. ``Prediction.row()``) as a table.
+
+    ``digits``: significant digits of floats (default 4); CSV keeps every digit unless
+    ``digits`` is given.
 
     >>> print(render_table([{"schedule": "vp", "value": 0.66035964}], ["schedule", "value"], "markdown"))
     | schedule | value |
@@ -44,7 +47,7 @@ def render_table(rows: list[dict], columns=None, fmt: str = "latex", caption: st
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; known formats: {', '.join(FORMATS)}")
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 30:
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 30):
         raise ValueError(f"digits must be an integer from 1 to 30, got {digits!r}")
     if not rows:
         raise ValueError("no records to tabulate")
@@ -53,13 +56,16 @@ def render_table(rows: list[dict], columns=None, fmt: str = "latex", caption: st
     unknown = [c for c in columns if c not in available]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}; available: {', '.join(available)}")
-    body = [[_cell(r.get(c), digits) for c in columns] for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[r.get(c, "") for c in columns] for r in rows])
+        if digits is None:
+            writer.writerows([[r.get(c, "") for c in columns] for r in rows])
+        else:
+            writer.writerows([[_cell(r.get(c), digits) for c in columns] for r in rows])
         return buf.getvalue().rstrip("\n")
+    body = [[_cell(r.get(c), 4 if digits is None else digits) for c in columns] for r in rows]
     if fmt == "markdown":
         esc = lambda s: str(s).replace("|", "\\|")
         lines = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "---|" * len(columns)]

@@ -189,6 +189,10 @@ class Grid:
         return sp.Add(*[expr.subs(t, p) for p in self.points]) / len(self.points)
 
 
+#: The most points a time grid may have: exact sums over more are slow and add nothing that an
+#: ``interval`` measure (adaptive quadrature) does not give.
+MAX_GRID_POINTS = 2_000
+
 #: The paper's grid: 26 points from 0.001 to 0.999.
 PAPER_GRID = "grid:0.001,0.999,26"
 
@@ -208,8 +212,12 @@ def parse_time_measure(spec: str):
             count = int(parts[2])
         except ValueError:
             raise ValueError(f"time measure {spec!r}: COUNT must be an integer") from None
+        if count > MAX_GRID_POINTS:
+            raise ValueError(f"time measure {spec!r}: at most {MAX_GRID_POINTS} grid points, got {count}")
         return Grid.from_linspace(parts[0], parts[1], count)
     if kind == "points":
+        if len(parts) > MAX_GRID_POINTS:
+            raise ValueError(f"time measure: at most {MAX_GRID_POINTS} points, got {len(parts)}")
         return Grid(tuple(parts))
     if kind == "interval":
         if len(parts) != 2:

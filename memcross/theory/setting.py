@@ -81,6 +81,14 @@ class Setting:
             raise ValueError(f"alpha/sigma expressions are only used with schedule 'custom', not {self.schedule!r}")
         elif self.schedule not in schedule_names():
             raise ValueError(f"unknown schedule {self.schedule!r}; known schedules: {', '.join(schedule_names())}, custom")
+        if self.t_max is not None:
+            try:
+                t_max = exact_number(self.t_max, "t_max")
+            except ValueError:
+                raise ValueError(f"t_max must be a positive number, got {self.t_max!r}") from None
+            if not t_max > 0:
+                raise ValueError(f"t_max (the end of the custom schedule's time range) must be positive, "
+                                 f"got {self.t_max!r}")
         get_target(self.target)
         get_weighting(self.weighting, self.target, self.weight_expr)
         measure = parse_time_measure(self.time)

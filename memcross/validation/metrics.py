@@ -112,6 +112,27 @@ def transition(sizes, ratios, N: int) -> Transition:
     return Transition(None if i0 is None else int(sizes[i0]), mid, None if i9 is None else int(sizes[i9]), N)
 
 
+def transition_note(sizes, ratios) -> str | None:
+    """What a transition read from ``ratios`` at ``sizes`` cannot say: ``None`` when the ratio
+    crosses 0.5 inside the sizes tried, else where the transition lies instead.
+
+    >>> transition_note([25, 50, 100], [0.9, 1.0, 1.0])
+    'every size tried memorizes (ratio >= 0.5 at M = 25): the transition lies below the smallest size tried'
+    >>> transition_note([25, 50, 100], [0.0, 0.05, 0.3])
+    'no size tried memorizes (ratio < 0.5 up to M = 100): the transition lies above the largest size tried'
+    >>> transition_note([25, 50, 100], [0.0, 0.6, 1.0]) is None
+    True
+    """
+    sizes, r = list(sizes), np.asarray(ratios, dtype=float)
+    if r[0] >= MID_LEVEL:
+        return (f"every size tried memorizes (ratio >= {MID_LEVEL} at M = {sizes[0]}): the transition lies below "
+                "the smallest size tried")
+    if not np.any(r >= MID_LEVEL):
+        return (f"no size tried memorizes (ratio < {MID_LEVEL} up to M = {sizes[-1]}): the transition lies above "
+                "the largest size tried")
+    return None
+
+
 def refine_sizes(sizes, ratios, N: int, count: int) -> list[int]:
     """``count`` new sizes spread between the last size below the start level and the end (or N)."""
     sizes = [int(m) for m in sizes]

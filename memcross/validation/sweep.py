@@ -31,7 +31,14 @@ from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes, make_gmm_data
 from memcross.validation.denoisers import posterior_mean
 from memcross.validation.exact import ExactLosses, exact_losses
-from memcross.validation.metrics import mean_locations, memorization_ratio, near_copies, refine_sizes, transition
+from memcross.validation.metrics import (
+    mean_locations,
+    memorization_ratio,
+    near_copies,
+    refine_sizes,
+    transition,
+    transition_note,
+)
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
 from memcross.validation.store import Store, config_key
@@ -378,6 +385,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
         **_predictions(s, data, plan.data), "exact": float(exact_ratio),
         "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
         "observed_end": trans.ratios()["end"],
+        "transition_note": transition_note(sizes, [r["ratio"] for r in rows]),
         "baseline_ratio": memorization_ratio(data.evaluation, data.train)["ratio"],
         "unconverged": ",".join(str(r["M"]) for r in rows if not r["converged"]) or "none",
         "sizes": ",".join(str(M) for M in sizes),

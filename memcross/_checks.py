@@ -1,0 +1,70 @@
+"""Argument checks shared by every layer: one message style, naming the argument and what is allowed.
+
+This module imports nothing from the rest of the package, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else ``""``.
+
+    >>> did_you_mean("predit", ["derive", "predict", "plot"])
+    " (did you mean 'predict'?)"
+    >>> did_you_mean("zzz", ["derive", "predict"])
+    ''
+    """
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_name(what: str, name, known) -> ValueError:
+    """The error for an unknown registry name: lists the known ones and suggests the closest.
+
+    >>> str(unknown_name("schedule", "vpp", ["vp", "ve", "flow"]))
+    "unknown schedule 'vpp'; known: vp, ve, flow (did you mean 'vp'?)"
+    """
+    known = list(known)
+    return ValueError(f"unknown {what} {name!r}; known: {', '.join(map(str, known))}{did_you_mean(name, known)}")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Threads for a compute-bound command that do not oversubscribe the machine: the CPUs this
+    process may use, less the ones other processes keep busy (the 1-minute load average), at
+    least one. On an idle 2-core machine that is 2; under a load of 2 or more, 1."""
+    import os
+
+    cpus = available_cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover
+        load = 0.0
+    return max(1, min(cpus, round(cpus - load)))
+
+
+def check_threads(value, name: str = "--threads") -> int:
+    """A thread count in ``[1, available_cpus()]``.
+
+    >>> check_threads(1)
+    1
+    >>> check_threads(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: --threads must be an integer in [1, ...], got 0
+    """
+    cpus = available_cpus()
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cpus:
+        raise ValueError(f"{name} must be an integer in [1, {cpus}] (the CPUs this process may use), got {value!r}")
+    return value

@@ -1,0 +1,137 @@
+"""Bad input through the CLI, in-process: one line on stderr, exit 2, no traceback, nothing written."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from memcross.cli import main
+
+
+def fails(capsys, args, message):
+    """``main(args)`` exits 2 with one stderr line containing ``message``."""
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert message in lines[0], lines[0]
+    return lines[0]
+
+
+def test_misspelt_command_and_option_get_a_suggestion(capsys):
+    fails(capsys, ["predit"], "did you mean 'predict'?")
+    # no abbreviations: --schedul is not --schedule
+    fails(capsys, ["predict", "--schedul", "vp"], "did you mean '--schedule'?")
+    fails(capsys, ["lst"], "did you mean 'list'?")
+
+
+@pytest.mark.parametrize("what", ["config", "records"])
+def test_unreadable_input_files(tmp_path, capsys, what):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\x00\x01\xff\xfe")
+    deep = tmp_path / "deep"
+    deep.write_text(("a = " if what == "config" else "") + "[" * 3000 + "]" * 3000 + "\n")
+    args = (lambda p: ["predict", "--config", str(p)]) if what == "config" else (lambda p: ["table", str(p)])
+    fails(capsys, args(folder), "is a folder")
+    fails(capsys, args(binary), "not a text file")
+    fails(capsys, args(deep), "nested too deeply")
+
+
+def test_records_must_be_objects(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text("[1, 2]")
+    fails(capsys, ["table", str(path)], "expected prediction records")
+
+
+def test_config_setting_must_be_a_table(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("setting = 3\n")
+    fails(capsys, ["predict", "--config", str(path)], "[setting] must be a table")
+
+
+def test_unwritable_outputs(tmp_path, capsys):
+    fails(capsys, ["derive", "--output", str(tmp_path)], "is a folder")
+    if os.path.exists("/dev/full"):
+        fails(capsys, ["derive", "--output", "/dev/full"], "cannot write")
+    fails(capsys, ["plot", "phase", "--output", str(tmp_path / "missing" / "f.png")], "does not exist")
+
+
+def test_options_that_do_nothing_are_refused(tmp_path, capsys):
+    fails(capsys, ["predict", "--fast"], "--fast only applies to --grid")
+    fails(capsys, ["plot", "coefficient", "--dims", "0,-5", "--output", str(tmp_path / "c.png")], "--dims '0,-5'")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_custom_schedule_t_max_is_blamed_on_itself(capsys):
+    fails(capsys, ["predict", "--t-max", "-1", "--alpha", "1-t", "--sigma", "t"], "t_max")
+
+
+def test_time_grid_has_a_cap(capsys):
+    fails(capsys, ["predict", "--time", "grid:0.001,0.999,100000000"], "at most 2000 grid points")
+
+
+def test_list_reads_the_registries(capsys):
+    assert main(["list", "weightings"]) == 0
+    out = capsys.readouterr().out
+    assert "min-snr" in out and "gamma=5" in out and "sigmoid" in out
+    assert main(["list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"schedules", "weightings", "targets", "methods", "data", "presets"} <= set(data)
+    assert any(row["name"] == "vp-cosine" for row in data["schedules"])
+
+
+def test_thread_count_is_checked(capsys):
+    pytest.importorskip("torch")
+    fails(capsys, ["exact", "--threads", "0", "--no-store"], "--threads must be an integer in [1, ")
+
+
+def test_missing_extra_is_named(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ModuleNotFoundError
+    fails(capsys, ["exact", "--no-store", "--dim", "3", "--components", "2", "--train", "10"],
+          "pip install 'memcross[validation]'")
+
+
+def test_table_reads_a_study_store(tmp_path, capsys):
+    from memcross.validation.store import Store
+
+    path = tmp_path / "study.sqlite"
+    store = Store(path)
+    summary = {"d": 30, "K": 4, "N": 100, "steps": 10, "preset": "quick", "predicted_c1": 0.66,
+               "predicted_finite_d": 0.77, "exact": 0.79, "observed_start": 0.6, "observed_mid": 0.78,
+               "observed_end": 0.9, "baseline_ratio": 0.0, "unconverged": "none"}
+    sizes = [{"M": 50, "M_over_N": 0.5, "ratio": 0.1}, {"M": 100, "M_over_N": 1.0, "ratio": 1.0}]
+    store.put("cell", {"method": "validate", "setting": {"d": 30}, "seed": 0, "options": {}},
+              {"label": "validate", "summary": summary, "sizes": sizes})
+    store.close()
+    assert main(["table", "--store", str(path), "--format", "csv", "--columns", "d,K,N,exact,observed_mid"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "30,4,100,0.79,0.78"
+    assert main(["table", "--store", str(path), "--kind", "sizes", "--format", "csv", "--columns", "M,ratio"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["50,0.1", "100,1.0"]
+
+
+def test_csv_digits(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert main(["predict", "--json"]) == 0
+    path.write_text(capsys.readouterr().out)
+    assert main(["table", str(path), "--format", "csv", "--columns", "value"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "0.66035964"
+    assert main(["table", str(path), "--format", "csv", "--columns", "value", "--digits", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "0.66"
+
+
+def test_broken_pipe_is_quiet(tmp_path, capsys):
+    # a table far longer than a pipe's buffer, read by `head -1`
+    assert main(["predict", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps([record] * 5000))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(f"{sys.executable} -m memcross table {path} --format csv | head -1", shell=True,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.startswith("schedule,")
+    assert proc.stderr == ""
