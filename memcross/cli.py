@@ -126,14 +126,48 @@ def _cmd_derive(args) -> int:
     from memcross.theory.derivation import derive
 
     derivation = derive(_setting_from(args))
+    report = derivation.verify() if args.verify else None
+    status = 0 if report is None or report.ok else 1
+    if args.json:
+        import json
+
+        _write_or_print(json.dumps(_derivation_dict(derivation, report), indent=2), args.output)
+        return status
     text = derivation.latex() if args.latex else derivation.text()
-    status = 0
-    if args.verify:
-        report = derivation.verify()
+    if report is not None:
         text += "\n\n" + (("% " + report.describe().replace("\n", "\n% ")) if args.latex else report.describe())
-        status = 0 if report.ok else 1
     _write_or_print(text, args.output)
     return status
+
+
+def _derivation_dict(derivation, report) -> dict:
+    """A derivation (and its verification) as plain JSON values."""
+    from memcross.theory.derivation import _is_exact_number, show_text
+
+    result = derivation.result
+    out = {
+        "setting": derivation.setting.to_dict(),
+        "steps": [{"name": s.name, "lhs": show_text(s.lhs), "rhs": show_text(s.rhs), "reason": s.reason}
+                  for s in derivation.steps],
+        "result": None if result is None else show_text(result),
+        "value": float(result) if _is_exact_number(result) else None,
+    }
+    if report is not None:
+        out["verification"] = {"ok": report.ok, "failed_step": report.failed_step,
+                               "steps": [{"name": name, **_verdict_dict(v)} for name, v in report.verdicts]}
+    return out
+
+
+def _verdict_dict(verdict) -> dict:
+    """A comparison's verdict as plain JSON values."""
+    import sympy as sp
+
+    def number(v):
+        return None if v is None else str(sp.N(v, 15))
+
+    return {"equal": verdict.equal, "method": verdict.method, "detail": verdict.detail,
+            "description": verdict.describe(), "point": {str(k): number(v) for k, v in verdict.point.items()},
+            "left": number(verdict.left), "right": number(verdict.right)}
 
 
 def _cmd_check(args) -> int:
@@ -144,7 +178,12 @@ def _cmd_check(args) -> int:
     if args.M is not None:
         values["M"] = args.M
     verdict = check_expression(args.expression, args.against, setting, values)
-    print(f"{args.expression} vs {args.against}: {verdict.describe()}")
+    if args.json:
+        import json
+
+        print(json.dumps({"expression": args.expression, "against": args.against, **_verdict_dict(verdict)}, indent=2))
+    else:
+        print(f"{args.expression} vs {args.against}: {verdict.describe()}")
     return 0 if verdict.equal else 1
 
 
@@ -609,10 +648,11 @@ def _cmd_study(args) -> int:
                         args.output)
     else:
         columns = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
-        tables = [("", render_table(rows, columns, args.format, caption=f"study {study.name}", digits=4))]
+        digits = None if args.format == "csv" else 4  # CSV keeps every digit
+        tables = [("", render_table(rows, columns, args.format, caption=f"study {study.name}", digits=digits))]
         if errors:
             tables.append(("errors", render_table(errors, list(errors[0]), args.format,
-                                                  caption="errors of each predictor", digits=4)))
+                                                  caption="errors of each predictor", digits=digits)))
         if failed:
             tables.append(("failed", render_table(failed, ["cell", "error"], args.format,
                                                   caption="cells without a result")))
@@ -738,7 +778,7 @@ def _cmd_list(args) -> int:
 def _add_data_arguments(p) -> None:
     g = p.add_argument_group("data model")
     g.add_argument("--data", default="isotropic", choices=["isotropic", "colored-templates"],
-                   help="isotropic GMM (default) or coloured templates (low-rank, THEORY.md section 7)")
+                   help="isotropic GMM (default) or coloured templates (low-rank; docs/images.md)")
     g.add_argument("--templates", default=None,
                    help="coloured templates: blobs[:side=15,sparsity=0.3,seed=0] (default), digits[:side=15] "
                         "(needs scikit-learn), file:PATH.npy")
@@ -794,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true", help="LaTeX align block instead of plain text")
     p.add_argument("--verify", action="store_true", help="also verify every step (exit 1 if one fails)")
     p.add_argument("--output", default=None, help="write to FILE instead of printing")
+    p.add_argument("--json", action="store_true", help="the steps (and verification) as JSON")
     p.set_defaults(func=_cmd_derive)
 
     p = sub.add_parser("predict", help="predict the critical ratio M*/N (default: the paper's setting)")
@@ -900,6 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", required=True, choices=quantity_names(), metavar="QUANTITY",
                    help="one of: " + ", ".join(quantity_names()))
     p.add_argument("--M", dest="M", type=int, default=None, help="fix the model size M")
+    p.add_argument("--json", action="store_true", help="the verdict as JSON")
     _add_setting_arguments(p)
     p.set_defaults(func=_cmd_check)
     return parser

@@ -14,7 +14,7 @@ Dropping the factor 3 biases the component weights. The posterior mean (push-thr
 
 .. math:: E[x_0 \mid x, k] = \mu_k + \alpha U_k (\sigma^2 I_r + \alpha^2 G_k)^{-1} U_k^\top (x - \alpha\mu_k).
 
-**Coloured templates** (THEORY.md section 7). ``K`` grayscale templates :math:`u_k` (``P``
+**Coloured templates** (docs/images.md). ``K`` grayscale templates :math:`u_k` (``P``
 pixels); a sample is :math:`c \otimes u_y` with :math:`c \sim \mathcal N(m_y, s_c^2 I_3)`, so
 :math:`\mu_k = m_k \otimes u_k` and :math:`U_k = s_c (I_3 \otimes u_k)`, rank 3 in ``D = 3P``.
 """
