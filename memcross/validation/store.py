@@ -5,6 +5,12 @@ by the SHA-256 of its full configuration as canonical JSON, so re-running a comm
 done and skips it; the primary key makes a second copy impossible. Each write is one committed
 transaction, so killing a process at any point loses at most the unit in progress. Long training
 also leaves checkpoints (parameters, optimizer state, RNG state) that a re-run resumes from.
+
+A store is untrusted input: its keys are predictable, so anyone who can write the file can plant
+content under the key of a known command. Nothing read back is unpickled: blobs and checkpoints are
+uncompressed ``.npz`` archives of plain numeric arrays read with ``allow_pickle=False`` (a
+checkpoint's nesting of dicts, lists and numbers is JSON inside the archive); what is not is
+refused with one :class:`StoreError` line that names the store.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import io
 import json
 import sqlite3
 import time
+import zipfile
 from pathlib import Path
 
 FORMAT = "memcross-store"
 VERSION = "1"
 DEFAULT_DIR = "memcross-runs"
+CHECKPOINT_FORMAT = "memcross-checkpoint"
+CHECKPOINT_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,6 +37,12 @@ CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, kind TEXT NOT NULL, data
 CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, step INTEGER NOT NULL, data BLOB NOT NULL,
     updated REAL NOT NULL);
 """
+_DROP_CHECKPOINTS = "delete the store's checkpoints (that training restarts from step 0) or choose another --store"
+
+
+class StoreError(ValueError):
+    """A store that cannot be used as asked (damaged, foreign, unwritable, or holding content that
+    memcross did not write): one line naming the store and what is wrong."""
 
 
 def canonical(config: dict) -> str:
@@ -46,6 +61,129 @@ def _plain(value):
 def config_key(kind: str, config: dict) -> str:
     """SHA-256 of ``kind`` and the canonical configuration."""
     return hashlib.sha256((kind + "\n" + canonical(config)).encode()).hexdigest()
+
+
+class _NotPlain(Exception):
+    """Why some bytes are not a plain array archive."""
+
+
+def _plain_arrays(data) -> dict:
+    import numpy as np
+
+    if not isinstance(data, bytes):
+        raise _NotPlain(f"{type(data).__name__}, not binary data")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+                    raise _NotPlain(f"member {info.filename!r} is not an uncompressed array")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except _NotPlain:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to parse untrusted bytes is a refusal
+        raise _NotPlain(f"{type(exc).__name__}: {exc}") from None
+    for name, arr in arrays.items():
+        if arr.dtype.kind not in "biufc" or not arr.dtype.isnative:
+            raise _NotPlain(f"array {name!r} has dtype {arr.dtype}, not plain numbers")
+    return arrays
+
+
+def read_arrays(data, what: str) -> dict:
+    """The arrays of an uncompressed ``.npz`` archive, refusing anything else (pickles, object or
+    structured arrays, compressed members) with a :class:`StoreError` naming ``what``."""
+    try:
+        return _plain_arrays(data)
+    except _NotPlain as exc:
+        raise StoreError(f"{what} is not a plain array archive ({exc}); refused") from None
+
+
+def pack_state(state) -> bytes:
+    """A checkpoint (nested dicts with string keys, lists, tuples, numbers, strings, ``None``,
+    tensors and arrays) as an uncompressed ``.npz``: the arrays, and the nesting as JSON.
+
+    >>> import torch
+    >>> back = unpack_state(pack_state({"step": 3, "t": [torch.arange(3.0)], "ema": None}), "demo")
+    >>> back["step"], back["t"][0].tolist(), back["ema"]
+    (3, [0.0, 1.0, 2.0], None)
+    """
+    import numpy as np
+
+    arrays = []
+
+    def encode(value):
+        if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+            arrays.append(value.detach().cpu().numpy())
+            return {"tensor": len(arrays) - 1}
+        if isinstance(value, np.ndarray):
+            arrays.append(value)
+            return {"array": len(arrays) - 1}
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError("checkpoint dicts need string keys")
+            return {"dict": {k: encode(v) for k, v in value.items()}}
+        if isinstance(value, (list, tuple)):
+            return {"list": [encode(v) for v in value]}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return {"value": value}
+        raise TypeError(f"cannot checkpoint a value of type {type(value).__name__}")
+
+    layout = json.dumps({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state": encode(state)})
+    buf = io.BytesIO()
+    np.savez(buf, layout=np.frombuffer(layout.encode(), dtype=np.uint8),
+             **{f"a{i}": a for i, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+def unpack_state(data, what: str):
+    """The checkpoint of :func:`pack_state`; :class:`StoreError` naming ``what`` for anything else."""
+    refused = f"{what} is not a plain tensor checkpoint"
+    try:
+        arrays = _plain_arrays(data)
+    except _NotPlain as exc:
+        raise StoreError(f"{refused} ({exc}; refused)") from None
+    layout = arrays.pop("layout", None)
+    if layout is None or layout.dtype.name != "uint8" or layout.ndim != 1:
+        raise StoreError(f"{refused} (no layout; refused)")
+    try:
+        doc = json.loads(layout.tobytes().decode())
+    except ValueError:
+        raise StoreError(f"{refused} (its layout is not JSON; refused)") from None
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT or doc.get("version") != CHECKPOINT_VERSION:
+        raise StoreError(f"{refused} (layout of another format; refused)")
+    used = set()
+
+    def decode(node, depth):
+        if depth > 32 or not isinstance(node, dict) or len(node) != 1:
+            raise StoreError(f"{refused} (malformed layout; refused)")
+        (tag, value), = node.items()
+        if tag in ("tensor", "array"):
+            name = f"a{value}" if isinstance(value, int) and not isinstance(value, bool) else None
+            if name not in arrays:
+                raise StoreError(f"{refused} (layout names a missing array; refused)")
+            used.add(name)
+            if tag == "array":
+                return arrays[name]
+            import torch
+
+            try:
+                return torch.from_numpy(arrays[name].copy())
+            except TypeError as exc:
+                raise StoreError(f"{refused} ({exc}; refused)") from None
+        if tag == "dict" and isinstance(value, dict):
+            return {k: decode(v, depth + 1) for k, v in value.items()}
+        if tag == "list" and isinstance(value, list):
+            return [decode(v, depth + 1) for v in value]
+        if tag == "value" and (value is None or isinstance(value, (bool, int, float, str))):
+            return value
+        raise StoreError(f"{refused} (malformed layout; refused)")
+
+    state = decode(doc.get("state"), 0)
+    if used != set(arrays):
+        raise StoreError(f"{refused} (arrays outside its layout; refused)")
+    return state
 
 
 class Store:
@@ -148,25 +286,35 @@ class Store:
 
     def blob(self, kind: str, config: dict, name: str) -> bytes | None:
         row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (config_key(kind, config) + ":" + name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            raise StoreError(f"store {str(self.path)!r}: the {kind} blob {name!r} is not binary data; refused")
+        return row[0]
+
+    def arrays(self, kind: str, config: dict, name: str) -> dict | None:
+        """The arrays of an ``.npz`` blob (see :func:`read_arrays`), or None if there is none."""
+        data = self.blob(kind, config, name)
+        return None if data is None else read_arrays(data, f"store {str(self.path)!r}: the {kind} blob {name!r}")
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, key: str, step: int, state) -> None:
-        import torch
-
-        buf = io.BytesIO()
-        torch.save(state, buf)
+        """Keep ``state`` (see :func:`pack_state`) under ``key``, replacing an older one."""
+        data = pack_state(state)
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
-                            (key, int(step), buf.getvalue(), time.time()))
+                            (key, int(step), data, time.time()))
 
     def load_checkpoint(self, key: str):
-        import torch
-
+        """The state saved under ``key``, or None; :class:`StoreError` for anything but a checkpoint
+        of :meth:`save_checkpoint` (nothing in it is unpickled)."""
         row = self.db.execute("SELECT data FROM checkpoints WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return torch.load(io.BytesIO(bytes(row[0])), weights_only=False)
+        try:
+            return unpack_state(row[0], f"store {str(self.path)!r}: the training checkpoint {key[:12]}")
+        except StoreError as exc:
+            raise StoreError(f"{exc}; {_DROP_CHECKPOINTS}") from None
 
     def drop_checkpoint(self, key: str) -> None:
         with self.db:

@@ -34,7 +34,7 @@ from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import mean_locations, memorization_ratio, near_copies, refine_sizes, transition
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.store import Store, config_key
+from memcross.validation.store import Store, StoreError, config_key
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
 #: Presets: the paper's protocol (THEORY.md section 6) and a CPU-sized one. Both use the paper's
@@ -146,14 +146,28 @@ def _np_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def load_params(store: Store, plan: ValidationPlan, M: int) -> dict[str, np.ndarray] | None:
+def load_params(store: Store, plan: ValidationPlan, M: int, dim: int | None = None) -> dict[str, np.ndarray] | None:
     """Stored parameter arrays of the trained size ``M`` (``means`` and ``variance`` for the
-    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None."""
-    raw = store.blob("params", plan.trained_config(M), "params")
-    if raw is None:
+    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None.
+    Arrays of another layout or shape (``dim``: the data's dimension, when known) are refused."""
+    arrays = store.arrays("params", plan.trained_config(M), "params")
+    if arrays is None:
         return None
-    with np.load(io.BytesIO(raw)) as z:
-        return {k: z[k] for k in z.files}
+    colored = (plan.data or {}).get("data") == "colored-templates"
+    want = {"templates": 2, "colours": 2, "variance": 0} if colored else {"means": 2, "variance": 0}
+    bad = None
+    if set(arrays) != set(want) or any(arrays[k].ndim != n or arrays[k].dtype.kind != "f" for k, n in want.items()):
+        bad = f"arrays {sorted((k, v.shape) for k, v in arrays.items())}"
+    elif colored:
+        u, m = arrays["templates"], arrays["colours"]
+        if u.shape[0] != M or m.shape != (M, 3) or (dim is not None and 3 * u.shape[1] != dim):
+            bad = f"templates {u.shape} and colours {m.shape}"
+    elif arrays["means"].shape != (M, plan.setting.d if dim is None else dim):
+        bad = f"means of shape {arrays['means'].shape}"
+    if bad is not None:
+        raise StoreError(f"store {str(store.path)!r}: the parameters stored for size M = {M} do not fit this run "
+                         f"({bad}); refused; choose another --store")
+    return arrays
 
 
 def trained_denoiser(arrays: dict[str, np.ndarray]):
@@ -252,7 +266,12 @@ def _train(plan: ValidationPlan, data: GMMData, process: Process, sizes: list[in
     trainer = Trainer(data, process, sizes, plan.train, device)
     state = store.load_checkpoint(key)
     if state is not None:
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except ValueError as exc:
+            raise StoreError(f"store {str(store.path)!r}: the training checkpoint of sizes {sizes} does not fit this "
+                             f"run ({exc}); refused; delete the store's checkpoints (that training restarts from "
+                             "step 0) or choose another --store") from None
         log(f"resuming training of sizes {sizes} at step {trainer.step}")
     last = [time.monotonic()]
 
@@ -301,7 +320,7 @@ def _per_time_losses(denoise, points: torch.Tensor, table: TimeTable, draws: int
 
 def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
               M: int, store: Store) -> dict:
-    arrays = load_params(store, plan, M)
+    arrays = load_params(store, plan, M, data.d)
     trained = store.get("params", plan.trained_config(M))
     denoise = trained_denoiser(arrays)
     times = process.sampler_grid()
@@ -325,7 +344,7 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
 
 def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, checkpoint_seconds) -> None:
     pending = [M for M in sizes if not store.has("size", plan.size_config(M))]
-    to_train = [M for M in pending if load_params(store, plan, M) is None]
+    to_train = [M for M in pending if store.blob("params", plan.trained_config(M), "params") is None]
     if to_train:
         _train(plan, data, process, to_train, store, progress, log, checkpoint_seconds)
     for M in pending:

@@ -1,9 +1,14 @@
+import io
+import pickle
 import sqlite3
+import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from memcross.validation.store import Store, config_key
+from memcross.validation.store import Store, StoreError, config_key, unpack_state
 
 
 def test_put_get_and_no_duplicates(tmp_path):
@@ -52,3 +57,132 @@ def test_foreign_files_are_refused_untouched(tmp_path):
     assert other.read_bytes() == before
     with pytest.raises(ValueError, match="does not exist"):
         Store(tmp_path / "missing.sqlite", create=False)
+
+
+# -- a store is untrusted input --------------------------------------------------------------------
+TINY_VALIDATE = ["validate", "--dim", "4", "--components", "2", "--train", "8", "--sizes", "4,8", "--steps", "20",
+                 "--draws", "1", "--n-eval", "10", "--exact-draws", "1", "--device", "cpu", "--preset", "quick",
+                 "--no-progress", "--no-figure"]
+
+
+class _Planted:
+    """Unpickling this creates ``marker``: what a planted checkpoint could run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def checkpoint_key(tmp_path_factory):
+    """The checkpoint key of TINY_VALIDATE's training, as the command itself asks for it."""
+    from memcross.cli import main
+
+    seen = []
+
+    class Seen(Exception):
+        pass
+
+    def record(self, key):
+        seen.append(key)
+        raise Seen
+
+    store = tmp_path_factory.mktemp("key") / "s.sqlite"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "load_checkpoint", record)
+        with pytest.raises(Seen):
+            main([*TINY_VALIDATE, "--store", str(store)])
+    return seen[0]
+
+
+def _plant(path, key, data):
+    Store(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("INSERT INTO checkpoints VALUES (?, 5, ?, 0)", (key, data))
+    db.close()
+
+
+@pytest.mark.parametrize("wrap", ["pickle", "torch.save"])
+def test_planted_pickle_checkpoint_is_refused_and_never_run(tmp_path, capsys, checkpoint_key, wrap):
+    from memcross.cli import main
+
+    marker, path = tmp_path / "marker", tmp_path / "s.sqlite"
+    if wrap == "pickle":
+        payload = pickle.dumps(_Planted(str(marker)))
+    else:
+        buf = io.BytesIO()
+        torch.save(_Planted(str(marker)), buf)
+        payload = buf.getvalue()
+    assert not marker.exists()
+    _plant(path, checkpoint_key, payload)
+    capsys.readouterr()
+    assert main([*TINY_VALIDATE, "--store", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert not marker.exists()
+    assert err.count("\n") == 1 and err.startswith("memcross: error: store ")
+    assert "training checkpoint" in err and "not a plain tensor checkpoint" in err and "refused" in err
+
+
+def test_checkpoint_that_does_not_fit_the_run_is_refused(tmp_path, capsys, checkpoint_key):
+    from memcross.cli import main
+
+    path = tmp_path / "s.sqlite"
+    Store(path).save_checkpoint(checkpoint_key, 5, {"step": 5, "params": [torch.zeros(3)]})
+    capsys.readouterr()
+    assert main([*TINY_VALIDATE, "--store", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training checkpoint of sizes [4, 8] does not fit this run" in err
+
+
+def test_checkpoint_resume_through_the_store_is_exact(tmp_path):
+    from memcross.theory import Setting
+    from memcross.validation.data import make_gmm_data
+    from memcross.validation.process import Process
+    from memcross.validation.train import TrainConfig, Trainer
+
+    data = make_gmm_data(4, 2, 8, seed=0)
+    proc = Process(Setting(d=4, K=2, N=8))
+    cfg = TrainConfig(steps=30, draws=2, seed=3, update_ema=0.9)
+    whole = Trainer(data, proc, [2, 8], cfg)
+    whole.run()
+    half = Trainer(data, proc, [2, 8], cfg)
+    half.run(until=13)
+    st = Store(tmp_path / "s.sqlite")
+    st.save_checkpoint("k", half.step, half.state_dict())
+    resumed = Trainer(data, proc, [2, 8], cfg)
+    resumed.load_state_dict(st.load_checkpoint("k"))
+    resumed.run()
+    assert all(torch.equal(a, b) for a, b in zip(resumed.family.parameters(), whole.family.parameters()))
+    assert resumed.history.loss == whole.history.loss and resumed.history.variance == whole.history.variance
+
+
+def test_blobs_are_plain_arrays_only(tmp_path):
+    st = Store(tmp_path / "s.sqlite")
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("params.npy", buf.getvalue())
+    ok = io.BytesIO()
+    np.savez(ok, means=np.ones((2, 3)))
+    st.put("params", {"M": 1}, {}, {"params": ok.getvalue()})
+    assert st.arrays("params", {"M": 1}, "params")["means"].shape == (2, 3)
+    for i, data in enumerate([zipped.getvalue(), pickle.dumps({"means": 1}), b"\x00" * 10]):
+        st.put("params", {"M": 2 + i}, {}, {"params": data})
+        with pytest.raises(StoreError, match="params blob 'params' is not a plain array archive"):
+            st.arrays("params", {"M": 2 + i}, "params")
+    with pytest.raises(StoreError, match="not a plain tensor checkpoint"):
+        unpack_state(ok.getvalue(), "checkpoint")
+
+
+def test_source_has_no_unpickling_loads():
+    import memcross
+
+    root = Path(memcross.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        for bad in ("weights_only=False", "allow_pickle=True", "pickle.load"):
+            assert bad not in text, f"{path.relative_to(root)} contains {bad}"
