@@ -9,16 +9,20 @@ also leaves checkpoints (parameters, optimizer state, RNG state) that a re-run r
 A store is untrusted input: its keys are predictable, so anyone who can write the file can plant
 content under the key of a known command. Nothing read back is unpickled: blobs and checkpoints are
 uncompressed ``.npz`` archives of plain numeric arrays read with ``allow_pickle=False`` (a
-checkpoint's nesting of dicts, lists and numbers is JSON inside the archive); what is not is
-refused with one :class:`StoreError` line that names the store.
+checkpoint's nesting of dicts, lists and numbers is JSON inside the archive). A damaged, foreign or
+unwritable store, or content memcross did not write, is refused with one :class:`StoreError` line
+that names the store, and nothing is written into it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import sqlite3
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -29,6 +33,13 @@ DEFAULT_DIR = "memcross-runs"
 CHECKPOINT_FORMAT = "memcross-checkpoint"
 CHECKPOINT_VERSION = 1
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_TABLES = {
+    "meta": ["key", "value"],
+    "results": ["key", "kind", "config", "result", "created"],
+    "blobs": ["key", "kind", "data"],
+    "checkpoints": ["key", "step", "data", "updated"],
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
@@ -63,6 +74,7 @@ def config_key(kind: str, config: dict) -> str:
     return hashlib.sha256((kind + "\n" + canonical(config)).encode()).hexdigest()
 
 
+# -- checking what is read back ----------------------------------------------------------------
 class _NotPlain(Exception):
     """Why some bytes are not a plain array archive."""
 
@@ -186,8 +198,16 @@ def unpack_state(data, what: str):
     return state
 
 
+# -- the store -----------------------------------------------------------------------------------
 class Store:
-    """A memcross study store at ``path`` (created with its folder if missing).
+    """A memcross study store at ``path``.
+
+    A missing file is created (``create=True``) together with its own folder, but not with a
+    missing folder above that. An existing file is checked before anything else happens: SQLite
+    header, ``PRAGMA quick_check``, the ``meta`` table's format and version, the tables; a store
+    opened for writing (default: unless ``create=False``) must also accept a write, tried in a
+    transaction that is rolled back. Whatever fails is a :class:`StoreError`, and nothing is
+    written to the file.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
@@ -198,46 +218,177 @@ class Store:
     False
     """
 
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, readonly: bool | None = None):
         self.path = Path(path)
-        exists = self.path.exists()
-        if exists and not self.path.is_file():
-            raise ValueError(f"store {str(self.path)!r} is not a file")
-        if not exists and not create:
-            raise ValueError(f"store {str(self.path)!r} does not exist")
-        if exists:
-            self._check_format()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60)
-        if not exists:
-            with self.db:
-                self.db.executescript(_SCHEMA)
-                self.db.executemany("INSERT INTO meta VALUES (?, ?)", [("format", FORMAT), ("version", VERSION)])
+        self.readonly = (not create) if readonly is None else bool(readonly)
+        self.db = None
+        self._broken: str | None = None
+        name = self._name = f"store {str(self.path)!r}"
+        info = self._stat(self.path)
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            raise StoreError(f"{name} is a folder; give --store a file, such as {str(self.path / 'memcross.sqlite')!r}")
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{name} is not a regular file; choose another --store")
+        if info is None and not create:
+            raise StoreError(f"{name} does not exist")
+        fresh = info is None or info.st_size == 0
+        if fresh and self.readonly:
+            raise StoreError(f"{name} is not a memcross store (an empty file); choose another --store")
+        made = self._make_folder() if info is None else None
+        if not fresh:
+            self._check_header()
+        try:
+            if not self.readonly:
+                self._check_access()
+            with self._guard("open"):
+                self.db = sqlite3.connect(str(self.path), timeout=60)
+                if fresh:
+                    self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"INSERT INTO meta VALUES ('format', "
+                                          f"'{FORMAT}'), ('version', '{VERSION}'); COMMIT;")
+                else:
+                    self._check_integrity()
+                    self._check_format()
+                if not self.readonly:
+                    self._check_writable()
+        except BaseException:
+            if self.db is not None:
+                self.db.close()
+            if info is None:  # remove only what this call created
+                for leftover in (self.path, Path(str(self.path) + "-journal")):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+                if made is not None:
+                    with contextlib.suppress(OSError):
+                        made.rmdir()
+            raise
+
+    # -- opening checks -------------------------------------------------------------------------
+    def _stat(self, path: Path):
+        try:
+            return path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreError(f"{self._name} cannot be reached ({exc.strerror or exc}); choose another --store") from None
+
+    def _make_folder(self) -> Path | None:
+        """Create the store's own folder when it is missing (not a missing folder above it)."""
+        parent = self.path.parent
+        info = self._stat(parent)
+        if info is not None:
+            if not stat.S_ISDIR(info.st_mode):
+                raise StoreError(f"{self._name}: {str(parent)!r} is not a folder; choose another --store")
+            return None
+        above = parent.parent
+        info = self._stat(above)
+        if info is None or not stat.S_ISDIR(info.st_mode):
+            raise StoreError(f"{self._name}: folder {str(above)!r} does not exist (--store creates only the store's "
+                             f"own folder, {str(parent)!r}); create it first or choose another --store")
+        try:
+            parent.mkdir()
+        except OSError as exc:
+            raise StoreError(f"{self._name}: cannot create folder {str(parent)!r} ({exc.strerror or exc}); "
+                             "choose another --store") from None
+        return parent
+
+    def _check_header(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"{self._name} cannot be read ({exc.strerror or exc}); choose another --store") from None
+        if head != _SQLITE_HEADER:
+            raise StoreError(f"{self._name} is not a memcross store (not an SQLite file); it was left untouched; "
+                             "choose another --store")
+
+    def _check_access(self) -> None:
+        """Permissions, where they mean something (the superuser passes; :meth:`_check_writable` decides)."""
+        folder = self.path.parent
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StoreError(f"{self._name} is read-only (the file is not writable); make it writable or choose "
+                             "another --store")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"{self._name} cannot be written: its folder {str(folder)!r} is not writable (SQLite "
+                             "keeps a journal next to the store); choose another --store")
+
+    def _check_integrity(self) -> None:
+        try:
+            rows = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(1)").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            rows = [str(exc)]
+        if rows != ["ok"]:
+            first = " ".join(" ".join(rows).replace("*** in database main ***", "").split())
+            raise StoreError(f"{self._name} is damaged (SQLite quick_check: {first[:200]}); nothing was written to "
+                             "it; restore a copy or choose another --store")
 
     def _check_format(self) -> None:
-        """Refuse (without writing) a file that is not a memcross store of a known version."""
-        what = f"store {str(self.path)!r} is not a memcross store"
-        try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            finally:
-                db.close()
-        except sqlite3.DatabaseError:
-            raise ValueError(what + " (not an SQLite file with a memcross meta table); choose another --store") from None
+        """Refuse (without writing) a file that is not a memcross store of this version."""
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        what = f"{self._name} is not a memcross store"
+        if "meta" not in tables or self._columns("meta") != _TABLES["meta"]:
+            raise StoreError(what + " (an SQLite file without a memcross meta table); it was left untouched; "
+                             "choose another --store")
+        rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('format', 'version')").fetchall())
         if rows.get("format") != FORMAT:
-            raise ValueError(what + f" (format {rows.get('format')!r}); choose another --store")
+            raise StoreError(what + f" (its meta table says format {rows.get('format')!r}); it was left untouched; "
+                             "choose another --store")
         if rows.get("version") != VERSION:
-            raise ValueError(f"store {str(self.path)!r} has version {rows.get('version')!r}; this memcross reads "
-                             f"version {VERSION}")
+            raise StoreError(f"{self._name} is a memcross store of version {rows.get('version')!r}; this memcross reads "
+                             f"version {VERSION!r} only; use the memcross that wrote it, or choose another --store")
+        for table, columns in _TABLES.items():
+            if table not in tables or self._columns(table) != columns:
+                raise StoreError(f"{self._name} is a memcross store with a changed table {table!r}; it was left "
+                                 "untouched; choose another --store")
+
+    def _columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    def _check_writable(self) -> None:
+        """Try a write in a transaction and roll it back: a read-only file or folder fails here."""
+        with self._guard("write to it"):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('write-check', '1')")
+            finally:
+                self.db.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def _guard(self, doing: str, write: bool = False):
+        """Turn SQLite errors into one-line :class:`StoreError`; refuse writes into a damaged store."""
+        if self._broken:
+            raise StoreError(self._broken)
+        if write and self.readonly:
+            raise StoreError(f"{self._name} was opened read-only; cannot {doing}")
+        try:
+            if write:
+                with self.db:
+                    yield
+            else:
+                yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            low = f"{text} {getattr(exc, 'sqlite_errorname', '')}".lower()
+            if "readonly" in low or "read-only" in low:
+                why, hint = "it is read-only here: the file or its folder is not writable", "make it writable"
+            elif "malformed" in low or "not a database" in low or "corrupt" in low:
+                why, hint = f"it is damaged: {text}", "restore a copy"
+            elif "locked" in low or "busy" in low:
+                why, hint = "another process holds it locked", "wait for that process"
+            else:
+                why, hint = text, "check the file"
+            message = f"{self._name}: cannot {doing} ({why}); {hint} or choose another --store"
+            if "damaged" in why:
+                self._broken = message + "; nothing more is written to it"
+            raise StoreError(message) from None
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     # -- results ------------------------------------------------------------------------------
     def get(self, kind: str, config: dict) -> dict | None:
-        row = self.db.execute("SELECT result FROM results WHERE key = ?", (config_key(kind, config),)).fetchone()
+        with self._guard(f"read a {kind} record"):
+            row = self.db.execute("SELECT result FROM results WHERE key = ?", (config_key(kind, config),)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def has(self, kind: str, config: dict) -> bool:
@@ -246,7 +397,7 @@ class Store:
     def put(self, kind: str, config: dict, result: dict, blobs: dict[str, bytes] | None = None) -> bool:
         """Write a result (and its blobs) in one transaction; ``False`` if it was already stored."""
         key = config_key(kind, config)
-        with self.db:
+        with self._guard(f"write a {kind} record", write=True):
             cur = self.db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)",
                                   (key, kind, canonical(config), json.dumps(result, default=_plain), time.time()))
             if cur.rowcount and blobs:
@@ -257,7 +408,7 @@ class Store:
     def replace(self, kind: str, config: dict, result: dict | None) -> None:
         """Write (or, with ``None``, delete) a record that may change, such as a cell's failure."""
         key = config_key(kind, config)
-        with self.db:
+        with self._guard(f"write a {kind} record", write=True):
             if result is None:
                 self.db.execute("DELETE FROM results WHERE key = ?", (key,))
             else:
@@ -265,59 +416,65 @@ class Store:
                                 (key, kind, canonical(config), json.dumps(result, default=_plain), time.time()))
 
     def meta(self, name: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        with self._guard("read its meta table"):
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
         return None if row is None else row[0]
 
     def set_meta(self, name: str, value: str) -> None:
         if name in ("format", "version"):
             raise ValueError(f"meta key {name!r} is reserved")
-        with self.db:
+        with self._guard("write its meta table", write=True):
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     def records(self, kind: str | None = None) -> list[tuple[dict, dict]]:
         """All ``(config, result)`` pairs (of one kind), oldest first."""
         sql = "SELECT config, result FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, key"
-        rows = self.db.execute(sql, (kind,) if kind else ()).fetchall()
+        with self._guard("read its records"):
+            rows = self.db.execute(sql, (kind,) if kind else ()).fetchall()
         return [(json.loads(c), json.loads(r)) for c, r in rows]
 
     def count(self, kind: str | None = None) -> int:
         sql = "SELECT COUNT(*) FROM results" + (" WHERE kind = ?" if kind else "")
-        return self.db.execute(sql, (kind,) if kind else ()).fetchone()[0]
+        with self._guard("count its records"):
+            return self.db.execute(sql, (kind,) if kind else ()).fetchone()[0]
 
     def blob(self, kind: str, config: dict, name: str) -> bytes | None:
-        row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (config_key(kind, config) + ":" + name,)).fetchone()
+        with self._guard(f"read a {kind} blob"):
+            row = self.db.execute("SELECT data FROM blobs WHERE key = ?",
+                                  (config_key(kind, config) + ":" + name,)).fetchone()
         if row is None:
             return None
         if not isinstance(row[0], bytes):
-            raise StoreError(f"store {str(self.path)!r}: the {kind} blob {name!r} is not binary data; refused")
+            raise StoreError(f"{self._name}: the {kind} blob {name!r} is not binary data; refused")
         return row[0]
 
     def arrays(self, kind: str, config: dict, name: str) -> dict | None:
         """The arrays of an ``.npz`` blob (see :func:`read_arrays`), or None if there is none."""
         data = self.blob(kind, config, name)
-        return None if data is None else read_arrays(data, f"store {str(self.path)!r}: the {kind} blob {name!r}")
+        return None if data is None else read_arrays(data, f"{self._name}: the {kind} blob {name!r}")
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, key: str, step: int, state) -> None:
         """Keep ``state`` (see :func:`pack_state`) under ``key``, replacing an older one."""
         data = pack_state(state)
-        with self.db:
+        with self._guard("write a checkpoint", write=True):
             self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
                             (key, int(step), data, time.time()))
 
     def load_checkpoint(self, key: str):
         """The state saved under ``key``, or None; :class:`StoreError` for anything but a checkpoint
         of :meth:`save_checkpoint` (nothing in it is unpickled)."""
-        row = self.db.execute("SELECT data FROM checkpoints WHERE key = ?", (key,)).fetchone()
+        with self._guard("read a checkpoint"):
+            row = self.db.execute("SELECT data FROM checkpoints WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
-            return unpack_state(row[0], f"store {str(self.path)!r}: the training checkpoint {key[:12]}")
+            return unpack_state(row[0], f"{self._name}: the training checkpoint {key[:12]}")
         except StoreError as exc:
             raise StoreError(f"{exc}; {_DROP_CHECKPOINTS}") from None
 
     def drop_checkpoint(self, key: str) -> None:
-        with self.db:
+        with self._guard("delete a checkpoint", write=True):
             self.db.execute("DELETE FROM checkpoints WHERE key = ?", (key,))
 
 

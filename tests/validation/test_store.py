@@ -1,4 +1,5 @@
 import io
+import os
 import pickle
 import sqlite3
 import zipfile
@@ -186,3 +187,136 @@ def test_source_has_no_unpickling_loads():
         text = path.read_text()
         for bad in ("weights_only=False", "allow_pickle=True", "pickle.load"):
             assert bad not in text, f"{path.relative_to(root)} contains {bad}"
+
+
+# -- damaged, foreign, unwritable stores ----------------------------------------------------------
+def _full_store(path, rows=300):
+    st = Store(path)
+    for i in range(rows):
+        st.put("size", {"M": i}, {"ratio": i / rows, "history": list(range(50))})
+    st.close()
+    return path
+
+
+def _refused_untouched(path, match, **kw):
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=match):
+        Store(path, **kw)
+    assert path.read_bytes() == before
+
+
+def test_random_bytes_and_foreign_formats_are_refused(tmp_path):
+    noise = tmp_path / "noise.sqlite"
+    noise.write_bytes(np.random.default_rng(0).bytes(8192))
+    _refused_untouched(noise, r"is not a memcross store \(not an SQLite file\)")
+    _refused_untouched(noise, "not an SQLite file", create=False)
+    fake = tmp_path / "fake.sqlite"
+    fake.write_bytes(b"SQLite format 3\x00" + np.random.default_rng(1).bytes(8192))
+    _refused_untouched(fake, "damaged|not a memcross store")
+    other = _full_store(tmp_path / "other.sqlite", rows=2)
+    db = sqlite3.connect(other)
+    with db:
+        db.execute("UPDATE meta SET value = 'somebody-else' WHERE key = 'format'")
+    db.close()
+    _refused_untouched(other, r"not a memcross store \(its meta table says format 'somebody-else'\)")
+    newer = _full_store(tmp_path / "newer.sqlite", rows=2)
+    db = sqlite3.connect(newer)
+    with db:
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'version'")
+    db.close()
+    _refused_untouched(newer, r"is a memcross store of version '2'; this memcross reads version '1' only")
+
+
+def test_damaged_store_is_refused_and_not_written(tmp_path, capsys):
+    from memcross.cli import main
+
+    path = _full_store(tmp_path / "s.sqlite")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    rng = np.random.default_rng(0)
+    for p in range(len(data) // page // 3, 2 * len(data) // page // 3):  # the middle third of the pages
+        data[p * page + 100:p * page + 300] = rng.bytes(200)
+    path.write_bytes(bytes(data))
+    _refused_untouched(path, "is damaged")
+    _refused_untouched(path, "is damaged", create=False)
+    before = path.read_bytes()
+    assert main(["exact", "--dim", "4", "--components", "2", "--train", "8", "--draws", "1", "--store",
+                 str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is damaged" in err and path.read_bytes() == before
+    truncated = _full_store(tmp_path / "t.sqlite")
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    _refused_untouched(truncated, "is damaged")
+
+
+def test_folder_as_store_and_paths_through_a_file(tmp_path):
+    with pytest.raises(StoreError, match="is a folder; give --store a file"):
+        Store(tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(StoreError, match="'.*notes.txt' is not a folder"):
+        Store(notes / "s.sqlite")
+    assert notes.read_text() == "hello"
+
+
+def test_only_the_store_folder_is_created(tmp_path, monkeypatch, capsys):
+    from memcross.cli import main
+    from memcross.validation.store import default_store_path
+
+    Store(tmp_path / "one" / "s.sqlite").close()
+    assert (tmp_path / "one" / "s.sqlite").is_file()
+    deep = tmp_path / "a" / "b" / "s.sqlite"
+    with pytest.raises(StoreError, match=r"folder '.*a' does not exist \(--store creates only"):
+        Store(deep)
+    assert not (tmp_path / "a").exists()
+    assert main(["exact", "--dim", "4", "--components", "2", "--train", "8", "--draws", "1", "--store",
+                 str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--store" in err and f"{str(tmp_path / 'a')!r} does not exist" in err
+    assert not (tmp_path / "a").exists()
+    monkeypatch.chdir(tmp_path)
+    Store(default_store_path()).close()
+    assert (tmp_path / "memcross-runs" / "memcross.sqlite").is_file()
+
+
+def test_read_only_store_is_refused_for_writing_but_read(tmp_path, monkeypatch):
+    """SQLite's own read-only error (as a read-only file gives it), simulated so that it also shows as root."""
+    path = _full_store(tmp_path / "s.sqlite", rows=2)
+    connect = sqlite3.connect
+
+    def read_only(*args, **kw):
+        db = connect(*args, **kw)
+        db.execute("PRAGMA query_only = ON")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    _refused_untouched(path, r"cannot write to it \(it is read-only here")
+    st = Store(path, create=False)
+    assert st.count("size") == 2
+    with pytest.raises(StoreError, match="opened read-only"):
+        st.put("size", {"M": 9}, {})
+    with pytest.raises(StoreError, match="read-only"):
+        Store(tmp_path / "new.sqlite")
+    assert not (tmp_path / "new.sqlite").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="the superuser ignores permissions")
+def test_read_only_file_and_folder(tmp_path):
+    path = _full_store(tmp_path / "ro" / "s.sqlite", rows=2)
+    path.chmod(0o444)
+    try:
+        _refused_untouched(path, "is read-only")
+        assert Store(path, create=False).count("size") == 2
+    finally:
+        path.chmod(0o644)
+    folder = path.parent
+    folder.chmod(0o555)
+    try:
+        _refused_untouched(path, "is not writable")
+        with pytest.raises(StoreError, match="is not writable"):
+            Store(folder / "new.sqlite")
+        assert not (folder / "new.sqlite").exists()
+        with pytest.raises(StoreError, match="cannot create folder"):
+            Store(folder / "sub" / "s.sqlite")
+    finally:
+        folder.chmod(0o755)
