@@ -9,7 +9,8 @@ also leaves checkpoints (parameters, optimizer state, RNG state) that a re-run r
 A store is untrusted input: its keys are predictable, so anyone who can write the file can plant
 content under the key of a known command. Nothing read back is unpickled: blobs and checkpoints are
 uncompressed ``.npz`` archives of plain numeric arrays read with ``allow_pickle=False`` (a
-checkpoint's nesting of dicts, lists and numbers is JSON inside the archive). A damaged, foreign or
+checkpoint's nesting of dicts, lists and numbers is JSON inside the archive), and JSON records are
+checked against the fields their reader needs (:func:`check_record`). A damaged, foreign or
 unwritable store, or content memcross did not write, is refused with one :class:`StoreError` line
 that names the store, and nothing is written into it.
 """
@@ -75,6 +76,78 @@ def config_key(kind: str, config: dict) -> str:
 
 
 # -- checking what is read back ----------------------------------------------------------------
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+               dict: "an object", None: "null"}
+
+
+def check_record(value, schema: dict, what: str) -> dict:
+    """``value`` if it is a JSON object with the fields of ``schema``; otherwise :class:`StoreError`
+    naming ``what`` and the first wrong field.
+
+    ``schema`` maps a field to ``bool``, ``int``, ``float`` (any number, not a boolean), ``str``,
+    ``list``, ``dict``, ``None``, a nested schema, ``[type]`` (a list of such values) or a tuple of
+    these (any of them). A field named with a trailing ``?`` may be absent. Fields not in the
+    schema are not looked at.
+
+    >>> check_record({"M": 4, "ratio": None}, {"M": int, "ratio": (float, None)}, "size record")
+    {'M': 4, 'ratio': None}
+    >>> check_record({"M": "4"}, {"M": int}, "size record")
+    Traceback (most recent call last):
+    ...
+    memcross.validation.store.StoreError: size record: field 'M' should be an integer, found '4' (str)
+    """
+    problem = _problem(value, schema, "")
+    if problem:
+        raise StoreError(f"{what}: {problem}")
+    return value
+
+
+def _problem(value, want, field: str) -> str | None:
+    if isinstance(want, dict):
+        if not isinstance(value, dict):
+            return _wrong(field, "an object", value)
+        for name, sub in want.items():
+            optional, name = name.endswith("?"), name.removesuffix("?")
+            path = f"{field}.{name}" if field else name
+            if name not in value:
+                if optional:
+                    continue
+                return f"field {path!r} is missing"
+            problem = _problem(value[name], sub, path)
+            if problem:
+                return problem
+        return None
+    if isinstance(want, list):
+        if not isinstance(value, list):
+            return _wrong(field, "a list", value)
+        for i, item in enumerate(value):
+            problem = _problem(item, want[0], f"{field}[{i}]")
+            if problem:
+                return problem
+        return None
+    options = want if isinstance(want, tuple) else (want,)
+    if any(_is(value, w) for w in options):
+        return None
+    return _wrong(field, " or ".join(_TYPE_NAMES.get(w, "a " + type(w).__name__) for w in options), value)
+
+
+def _is(value, want) -> bool:
+    if want is None:
+        return value is None
+    if isinstance(want, (dict, list)):
+        return _problem(value, want, "") is None
+    if want in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if want is float else want)
+
+
+def _wrong(field: str, expected: str, value) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    where = f"field {field!r}" if field else "the record"
+    return f"{where} should be {expected}, found {shown} ({type(value).__name__})"
+
+
 class _NotPlain(Exception):
     """Why some bytes are not a plain array archive."""
 
@@ -381,15 +454,31 @@ class Store:
                 self._broken = message + "; nothing more is written to it"
             raise StoreError(message) from None
 
+    def _json(self, text, what: str) -> dict:
+        if not isinstance(text, str):
+            raise StoreError(f"{self._name}: {what} is not JSON text ({type(text).__name__}); refused")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise StoreError(f"{self._name}: {what} is not valid JSON; refused") from None
+        if not isinstance(value, dict):
+            raise StoreError(f"{self._name}: {what} is not a JSON object ({type(value).__name__}); refused")
+        return value
+
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
 
     # -- results ------------------------------------------------------------------------------
-    def get(self, kind: str, config: dict) -> dict | None:
+    def get(self, kind: str, config: dict, schema: dict | None = None) -> dict | None:
+        """The stored result of ``kind`` for ``config`` (None if there is none), checked against
+        ``schema`` (see :func:`check_record`) when given."""
         with self._guard(f"read a {kind} record"):
             row = self.db.execute("SELECT result FROM results WHERE key = ?", (config_key(kind, config),)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        result = self._json(row[0], f"the stored {kind} record")
+        return result if schema is None else check_record(result, schema, f"{self._name}: the stored {kind} record")
 
     def has(self, kind: str, config: dict) -> bool:
         return self.get(kind, config) is not None
@@ -418,7 +507,16 @@ class Store:
     def meta(self, name: str) -> str | None:
         with self._guard("read its meta table"):
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        if row is not None and not isinstance(row[0], str):
+            raise StoreError(f"{self._name}: meta value {name!r} is not text; refused")
         return None if row is None else row[0]
+
+    def meta_record(self, name: str, schema: dict) -> dict | None:
+        """A JSON object kept in the meta table, checked against ``schema``; None if absent."""
+        text = self.meta(name)
+        if text is None:
+            return None
+        return check_record(self._json(text, f"meta value {name!r}"), schema, f"{self._name}: meta value {name!r}")
 
     def set_meta(self, name: str, value: str) -> None:
         if name in ("format", "version"):
@@ -426,12 +524,22 @@ class Store:
         with self._guard("write its meta table", write=True):
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
-    def records(self, kind: str | None = None) -> list[tuple[dict, dict]]:
-        """All ``(config, result)`` pairs (of one kind), oldest first."""
-        sql = "SELECT config, result FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, key"
+    def records(self, kind: str | None = None, schema: dict | None = None,
+                config_schema: dict | None = None) -> list[tuple[dict, dict]]:
+        """All ``(config, result)`` pairs (of one kind), oldest first, each checked against
+        ``config_schema`` and ``schema`` when given."""
+        sql = "SELECT kind, config, result FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, key"
         with self._guard("read its records"):
             rows = self.db.execute(sql, (kind,) if kind else ()).fetchall()
-        return [(json.loads(c), json.loads(r)) for c, r in rows]
+        out = []
+        for k, c, r in rows:
+            config, result = self._json(c, f"a stored {k} configuration"), self._json(r, f"a stored {k} record")
+            if config_schema is not None:
+                check_record(config, config_schema, f"{self._name}: a stored {k} configuration")
+            if schema is not None:
+                check_record(result, schema, f"{self._name}: a stored {k} record")
+            out.append((config, result))
+        return out
 
     def count(self, kind: str | None = None) -> int:
         sql = "SELECT COUNT(*) FROM results" + (" WHERE kind = ?" if kind else "")

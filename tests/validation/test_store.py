@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import pickle
 import sqlite3
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from memcross.validation.store import Store, StoreError, config_key, unpack_state
+from memcross.validation.store import Store, StoreError, check_record, config_key, unpack_state
 
 
 def test_put_get_and_no_duplicates(tmp_path):
@@ -320,3 +321,53 @@ def test_read_only_file_and_folder(tmp_path):
             Store(folder / "sub" / "s.sqlite")
     finally:
         folder.chmod(0o755)
+
+
+# -- stored JSON of the wrong type ---------------------------------------------------------------
+def test_records_are_checked_against_their_fields(tmp_path):
+    st = Store(tmp_path / "s.sqlite")
+    st.put("size", {"M": 1}, {"M": "one", "ratio": 0.5})
+    with pytest.raises(StoreError, match=r"stored size record: field 'M' should be an integer, found 'one' \(str\)"):
+        st.get("size", {"M": 1}, {"M": int, "ratio": float})
+    with pytest.raises(StoreError, match="field 'x' is missing"):
+        st.records("size", schema={"x": float})
+    with pytest.raises(StoreError, match=r"field 'a.b\[1\]' should be a number, found True"):
+        check_record({"a": {"b": [1.0, True]}}, {"a": {"b": [float]}}, "demo")
+    assert check_record({"a": 1}, {"a": int, "b?": str}, "demo") == {"a": 1}  # "?": may be absent
+    with pytest.raises(StoreError, match="field 'b' should be a string"):
+        check_record({"a": 1, "b": 2}, {"a": int, "b?": str}, "demo")
+    db = sqlite3.connect(st.path)
+    with db:
+        db.execute("UPDATE results SET result = '[1, 2]'")
+    db.close()
+    with pytest.raises(StoreError, match="stored size record is not a JSON object"):
+        st.get("size", {"M": 1})
+
+
+def test_sweep_and_study_readers_refuse_wrong_types(tmp_path):
+    from memcross.theory import Setting
+    from memcross.validation.study import Cell, Study, study_rows
+    from memcross.validation.sweep import exact_for
+
+    setting = Setting(d=4, K=2, N=8)
+    st = Store(tmp_path / "s.sqlite")
+    exact_for(setting, 0, 1, st)
+    db = sqlite3.connect(st.path)
+    row = json.loads(db.execute("SELECT result FROM results WHERE kind = 'exact'").fetchone()[0])
+    for change, match in (({"N": "8"}, "field 'N' should be an integer"),
+                          ({"pmem_train": [[1.0, 2.0], [3.0]]}, "exact-loss table does not fit this run"),
+                          ({"gen_train": [1.0]}, "exact-loss table does not fit this run")):
+        with db:
+            db.execute("UPDATE results SET result = ? WHERE kind = 'exact'", (json.dumps({**row, **change}),))
+        with pytest.raises(StoreError, match=match):
+            exact_for(setting, 0, 1, st)
+    older = {k: v for k, v in row.items() if k not in ("theory_gen", "pair_scale")}  # written before those fields
+    with db:
+        db.execute("UPDATE results SET result = ? WHERE kind = 'exact'", (json.dumps(older),))
+    assert exact_for(setting, 0, 1, st).N == 8
+    cell = Cell("exact", {"d": 4, "K": 2, "N": 8}, 0, {"draws": 1})
+    st.put("cell", cell.config(), {"exact": "high"})
+    study = Study("demo", {}, (cell,))
+    with pytest.raises(StoreError, match="stored cell record: field 'exact' should be a number"):
+        study_rows(study, st)
+    db.close()
