@@ -41,6 +41,13 @@ from pathlib import Path
 from memcross.validation.store import Store, canonical, config_key
 
 METHODS = ("predict", "exact", "validate")
+#: Fields of each method's stored cell result that a report reads (see ``check_record``).
+CELL_FIELDS = {
+    "predict": {"predicted_c1": (float, None), "predicted_finite_d": (float, None)},
+    "exact": {"exact": float},
+    "validate": {"summary": {"observed_mid": (float, None), "exact": (float, None), "predicted_c1": (float, None),
+                             "predicted_finite_d": (float, None)}},
+}
 _PART_KEYS = {"methods", "grid", "seeds", "exact_draws", "preset", "steps", "draws", "n_eval", "sizes", "threads"}
 
 
@@ -306,9 +313,7 @@ def claim_store(store: Store, study: Study, add: bool) -> None:
     if owner is None:
         store.set_meta("study", canonical({"name": study.name, "fingerprint": study.fingerprint}))
         return
-    import json
-
-    info = json.loads(owner)
+    info = store.meta_record("study", {"name": str, "fingerprint": str})
     if info["fingerprint"] != study.fingerprint and not add:
         raise ValueError(f"store {str(store.path)!r} belongs to study {info['name']!r} with another configuration; "
                          "use another --store, or --add to add this study's cells to it")
@@ -326,9 +331,9 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
         key = (s.get("d", 50), s.get("K", 12), s.get("N", 200))
         row = groups.setdefault(key, {"d": key[0], "K": key[1], "N": key[2], "_exact": [], "_mid": [],
                                       "predicted_c1": None, "predicted_finite_d": None})
-        res = store.get("cell", cell.config())
+        res = store.get("cell", cell.config(), CELL_FIELDS[cell.method])
         if res is None:
-            fail = store.get("cell-failed", cell.config())
+            fail = store.get("cell-failed", cell.config(), {"error": str})
             failed.append({"cell": cell.label(), "error": fail["error"] if fail else "not run yet"})
             continue
         if cell.method == "predict":

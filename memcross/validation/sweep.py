@@ -41,7 +41,7 @@ from memcross.validation.metrics import (
 )
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.store import Store, config_key
+from memcross.validation.store import Store, StoreError, config_key
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
 #: Presets: the paper's protocol (THEORY.md section 6) and a CPU-sized one. Both use the paper's
@@ -52,6 +52,20 @@ PRESETS: dict[str, dict] = {
 }
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
+
+#: Fields of stored records that the sweep and its reports read (types as in
+#: :func:`~memcross.validation.store.check_record`).
+EXACT_FIELDS = {"d": int, "K": int, "N": int, "s2": float, "draws": int,
+                **{f"table_{k}": [float] for k in ("t", "w", "alpha", "sigma", "lam")},
+                "gen_train": [float], "pmem_train": [[float]], "gen_val?": ([float], None),
+                "pmem_val?": ([[float]], None), "theory_gen?": ([float], None), "pair_scale?": (float, None)}
+PARAMS_FIELDS = {"convergence": {"converged": bool, "loss_fell": bool, "variance_moved": bool, "final_loss": float},
+                 "steps_per_second": float}
+SIZE_FIELDS = {"M": int, "M_over_N": float, "ratio": float, "ratio_low": float, "ratio_high": float,
+               "variance": float, "train_loss": float, "val_loss": float, "converged": bool}
+SUMMARY_FIELDS = {"predicted_c1": float, "predicted_finite_d": float, "exact": float,
+                  "observed_mid": (float, None), "gen_train_loss": float, "gen_val_loss": (float, None),
+                  "unconverged": str}
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -153,14 +167,28 @@ def _np_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def load_params(store: Store, plan: ValidationPlan, M: int) -> dict[str, np.ndarray] | None:
+def load_params(store: Store, plan: ValidationPlan, M: int, dim: int | None = None) -> dict[str, np.ndarray] | None:
     """Stored parameter arrays of the trained size ``M`` (``means`` and ``variance`` for the
-    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None."""
-    raw = store.blob("params", plan.trained_config(M), "params")
-    if raw is None:
+    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None.
+    Arrays of another layout or shape (``dim``: the data's dimension, when known) are refused."""
+    arrays = store.arrays("params", plan.trained_config(M), "params")
+    if arrays is None:
         return None
-    with np.load(io.BytesIO(raw)) as z:
-        return {k: z[k] for k in z.files}
+    colored = (plan.data or {}).get("data") == "colored-templates"
+    want = {"templates": 2, "colours": 2, "variance": 0} if colored else {"means": 2, "variance": 0}
+    bad = None
+    if set(arrays) != set(want) or any(arrays[k].ndim != n or arrays[k].dtype.kind != "f" for k, n in want.items()):
+        bad = f"arrays {sorted((k, v.shape) for k, v in arrays.items())}"
+    elif colored:
+        u, m = arrays["templates"], arrays["colours"]
+        if u.shape[0] != M or m.shape != (M, 3) or (dim is not None and 3 * u.shape[1] != dim):
+            bad = f"templates {u.shape} and colours {m.shape}"
+    elif arrays["means"].shape != (M, plan.setting.d if dim is None else dim):
+        bad = f"means of shape {arrays['means'].shape}"
+    if bad is not None:
+        raise StoreError(f"store {str(store.path)!r}: the parameters stored for size M = {M} do not fit this run "
+                         f"({bad}); refused; choose another --store")
+    return arrays
 
 
 def trained_denoiser(arrays: dict[str, np.ndarray]):
@@ -239,9 +267,19 @@ def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store
     cfg = exact_config(setting, data_seed, draws, spec)
     table = Process(setting).quadrature()
     if store is not None:
-        found = store.get("exact", cfg)
+        found = store.get("exact", cfg, EXACT_FIELDS)
         if found is not None:
-            ex = ExactLosses.from_dict(found)
+            try:
+                ex = ExactLosses.from_dict(found)
+                T = len(table.t)
+                shapes = [len(getattr(ex.table, k)) for k in ("t", "w", "alpha", "sigma", "lam")]
+                shapes += [v.shape for v in (ex.gen_train, ex.gen_val, ex.theory_gen) if v is not None]
+                if ex.N != setting.N or shapes != [T] * 5 + [(T,)] * (len(shapes) - 5) or any(
+                        v is not None and v.shape != (setting.N, T) for v in (ex.pmem_train, ex.pmem_val)):
+                    raise ValueError(f"shapes do not fit N = {setting.N} and {T} times")
+            except ValueError as exc:
+                raise StoreError(f"store {str(store.path)!r}: the stored exact-loss table does not fit this run "
+                                 f"({exc}); refused; choose another --store") from None
             return dataclasses.replace(ex, table=dataclasses.replace(ex.table, lam=table.lam))
     if data is None:
         data = build_data(setting, data_seed, spec)
@@ -259,7 +297,12 @@ def _train(plan: ValidationPlan, data: GMMData, process: Process, sizes: list[in
     trainer = Trainer(data, process, sizes, plan.train, device)
     state = store.load_checkpoint(key)
     if state is not None:
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except ValueError as exc:
+            raise StoreError(f"store {str(store.path)!r}: the training checkpoint of sizes {sizes} does not fit this "
+                             f"run ({exc}); refused; delete the store's checkpoints (that training restarts from "
+                             "step 0) or choose another --store") from None
         log(f"resuming training of sizes {sizes} at step {trainer.step}")
     last = [time.monotonic()]
 
@@ -308,8 +351,8 @@ def _per_time_losses(denoise, points: torch.Tensor, table: TimeTable, draws: int
 
 def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
               M: int, store: Store) -> dict:
-    arrays = load_params(store, plan, M)
-    trained = store.get("params", plan.trained_config(M))
+    arrays = load_params(store, plan, M, data.d)
+    trained = store.get("params", plan.trained_config(M), PARAMS_FIELDS)
     denoise = trained_denoiser(arrays)
     times = process.sampler_grid()
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
@@ -332,7 +375,7 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
 
 def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, checkpoint_seconds) -> None:
     pending = [M for M in sizes if not store.has("size", plan.size_config(M))]
-    to_train = [M for M in pending if load_params(store, plan, M) is None]
+    to_train = [M for M in pending if store.blob("params", plan.trained_config(M), "params") is None]
     if to_train:
         _train(plan, data, process, to_train, store, progress, log, checkpoint_seconds)
     for M in pending:
@@ -368,14 +411,14 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
     _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
     sizes = list(plan.sizes)
-    rows = [store.get("size", plan.size_config(M)) for M in sizes]
+    rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
     if plan.refine:
         extra = refine_sizes(sizes, [r["ratio"] for r in rows], s.N, plan.refine)
         if extra:
             log(f"refining between start and end: sizes {extra}")
             _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
             sizes = sorted(set(sizes) | set(extra))
-            rows = [store.get("size", plan.size_config(M)) for M in sizes]
+            rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
     trans = transition(sizes, [r["ratio"] for r in rows], s.N)
     spec = plan.data or {"data": "isotropic"}
     summary = {
@@ -394,7 +437,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
         "gen_val_loss": None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
     }
     store.put("summary", plan.summary_config(), summary)
-    stored = store.get("summary", plan.summary_config())
+    stored = store.get("summary", plan.summary_config(), SUMMARY_FIELDS)
     return SweepResult(stored if stored is not None else summary, rows, ex)
 
 

@@ -233,7 +233,61 @@ class Trainer:
             "window_n": self._window_n,
         }
 
+    def check_state(self, state) -> None:
+        """``ValueError`` unless ``state`` is a :meth:`state_dict` of this trainer: its keys, the
+        tensors' shapes and dtypes, the generator state, the history's layout."""
+        keys = {"step", "params", "adam_m", "adam_v", "ema", "generator", "history", "window", "window_n"}
+        if not isinstance(state, dict) or set(state) != keys:
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"keys {found}, expected {sorted(keys)}")
+
+        def count(name, low, high):
+            v = state[name]
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise ValueError(f"{name} {v!r} is not an integer in [{low}, {high}]")
+
+        def like(name, value, ref):
+            if not (isinstance(value, torch.Tensor) and value.shape == ref.shape and value.dtype == ref.dtype):
+                shown = (tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"{name} is {shown}, expected {(tuple(ref.shape), ref.dtype)}")
+
+        def tensors(name, refs):
+            if not isinstance(state[name], list) or len(state[name]) != len(refs):
+                raise ValueError(f"{name} is not a list of {len(refs)} tensors")
+            for i, (v, ref) in enumerate(zip(state[name], refs)):
+                like(f"{name}[{i}]", v, ref)
+
+        count("step", 0, self.config.steps)
+        count("window_n", 0, self.config.steps)
+        params = self.family.parameters()
+        for name in ("params", "adam_m", "adam_v"):
+            tensors(name, params)
+        if (state["ema"] is None) != (self.ema is None):
+            raise ValueError("update-EMA state present where the configuration has none, or missing")
+        if self.ema is not None:
+            tensors("ema", params)
+        like("generator", state["generator"], self.gen.get_state())
+        try:
+            torch.Generator().set_state(state["generator"])
+        except RuntimeError as exc:
+            raise ValueError(f"generator state refused ({exc})") from None
+        like("window", state["window"], self._window)
+        hist, S = state["history"], len(self.sizes)
+        if not isinstance(hist, dict) or set(hist) != {"steps", "loss", "variance"}:
+            raise ValueError("history is not {steps, loss, variance}")
+        steps = hist["steps"]
+        if not isinstance(steps, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+            raise ValueError("history steps are not a list of integers")
+        for name in ("loss", "variance"):
+            rows = hist[name]
+            if not (isinstance(rows, list) and len(rows) == len(steps) and all(
+                    isinstance(r, list) and len(r) == S
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r) for r in rows)):
+                raise ValueError(f"history {name} is not {len(steps)} rows of {S} numbers")
+
     def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (checked first with :meth:`check_state`)."""
+        self.check_state(state)
         with torch.no_grad():
             for p, v in zip(self.family.parameters(), state["params"]):
                 p.copy_(v.to(p))
