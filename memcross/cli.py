@@ -409,14 +409,21 @@ SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance",
 def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
     """Rows of a store, whichever command wrote it: sweep summaries, or per-size results, from
     `memcross validate` units and from the validate cells of `memcross study run`."""
-    from memcross.validation.store import Store
+    from memcross.validation.store import Store, check_record
+    from memcross.validation.study import CELL_FIELDS
 
     if not Path(path).exists():
         raise UsageError(f"--store: file {path!r} not found")
     store = Store(path, create=False)
     try:
-        records = store.records("summary" if kind == "summary" else "size")
+        if kind == "summary":
+            records = store.records("summary")
+        else:
+            records = store.records("size", schema={"M": int}, config_schema={
+                "K": int, "N": int, "d?": int, "templates?": str, "train": {"steps": int}})
         cells = [(c, r) for c, r in store.records("cell") if c.get("method") == "validate"]
+        for _, r in cells:
+            check_record(r, CELL_FIELDS["validate"], f"store {path!r}: a stored validate cell")
     finally:
         store.close()
     if kind == "summary":
