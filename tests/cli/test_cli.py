@@ -1,10 +1,11 @@
-"""The CLI through its real entry point (the installed ``memcross`` script)."""
+"""The CLI: a few smoke tests through the installed ``memcross`` script, the rest in-process."""
 
 import shutil
 import subprocess
 import sys
 
 import pytest
+from cli_helpers import call
 
 EXE = shutil.which("memcross")
 BASE = [EXE] if EXE else [sys.executable, "-m", "memcross"]
@@ -22,7 +23,7 @@ def test_version_and_help():
 
 
 def test_derive_default_prints_closed_form():
-    out = run("derive")
+    out = call("derive")
     assert out.returncode == 0, out.stderr
     assert "M*/N = 16508991/25000000" in out.stdout
     assert "0.660359640000000" in out.stdout
@@ -30,14 +31,14 @@ def test_derive_default_prints_closed_form():
 
 def test_derive_latex_to_file(tmp_path):
     target = tmp_path / "d.tex"
-    out = run("derive", "--latex", "--time", "interval:0,1", "--output", str(target))
+    out = call("derive", "--latex", "--time", "interval:0,1", "--output", str(target))
     assert out.returncode == 0, out.stderr
     text = target.read_text()
     assert "\\begin{align}" in text and "\\frac{2}{3}" in text
 
 
 def test_derive_verify():
-    out = run("derive", "--weighting", "elbo", "--target", "eps", "--verify")
+    out = call("derive", "--weighting", "elbo", "--target", "eps", "--verify")
     assert out.returncode == 0, out.stderr
     assert "all steps verified" in out.stdout
 
@@ -76,7 +77,7 @@ def test_check_exit_codes():
     ],
 )
 def test_bad_input_one_line_exit_2(args, message):
-    out = run(*args)
+    out = call(*args)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
@@ -94,22 +95,22 @@ def test_predict_default_prints_value_and_summary():
 def test_predict_json_grid_table_and_plot(tmp_path):
     import json
 
-    out = run("predict", "--grid", "s2=0.25,1,4", "--grid", "schedule=vp,flow", "--json")
+    out = call("predict", "--grid", "s2=0.25,1,4", "--grid", "schedule=vp,flow", "--json")
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout)
     assert len(records) == 6
     path = tmp_path / "p.json"
     path.write_text(out.stdout)
-    table = run("table", str(path), "--format", "csv", "--columns", "s2,schedule,value")
+    table = call("table", str(path), "--format", "csv", "--columns", "s2,schedule,value")
     assert table.returncode == 0 and table.stdout.splitlines()[0] == "s2,schedule,value"
     fig = tmp_path / "f.png"
-    plot = run("plot", "per-time", "--output", str(fig))
+    plot = call("plot", "per-time", "--output", str(fig))
     assert plot.returncode == 0 and fig.exists()
 
 
 def test_predict_config_file(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('schedule = "flow"\ns2 = 1\nmethod = "asymptotic"\ndps = 20\n')
-    out = run("predict", "--config", str(cfg), "--json")
+    out = call("predict", "--config", str(cfg), "--json")
     assert out.returncode == 0, out.stderr
     assert '"value": 0.5' in out.stdout

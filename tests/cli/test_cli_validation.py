@@ -1,39 +1,41 @@
-"""`memcross exact`, `memcross validate` and `memcross table --store` through the installed script."""
+"""`memcross exact`, `memcross validate` and `memcross table --store`, in-process through ``main``."""
 
 import json
 import sqlite3
 
 import pytest
-from test_cli import run
+from cli_helpers import call
+
+pytest.importorskip("torch")
 
 TINY = ["--dim", "8", "--components", "2", "--train", "20"]
 
 
 def test_exact_prints_crossover_excess_and_coefficient(tmp_path):
-    out = run("exact", *TINY, "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
+    out = call("exact", *TINY, "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
     assert out.returncode == 0, out.stderr
     assert "exact M*/N = " in out.stdout and "asymptotic (C = 1) 0.6604" in out.stdout
     assert "d s2/(1+psi s2)" in out.stdout and "C(M) measured" in out.stdout
-    data = json.loads(run("exact", *TINY, "--draws", "2", "--no-store", "--json").stdout)
+    data = json.loads(call("exact", *TINY, "--draws", "2", "--no-store", "--json").stdout)
     assert 0 < data["exact"] <= 1 and len(data["t"]) == 26
 
 
 def test_validate_then_table_from_store(tmp_path):
     store, fig = tmp_path / "s.sqlite", tmp_path / "f.png"
-    out = run("validate", *TINY, "--sizes", "4,20", "--steps", "100", "--draws", "2", "--n-eval", "20",
+    out = call("validate", *TINY, "--sizes", "4,20", "--steps", "100", "--draws", "2", "--n-eval", "20",
               "--store", str(store), "--figure", str(fig), "--no-progress", timeout=300)
     assert out.returncode == 0, out.stderr
     assert "observed_mid" in out.stdout and "memorization ratio" in out.stdout and fig.stat().st_size > 0
-    tab = run("table", "--store", str(store), "--format", "csv")
+    tab = call("table", "--store", str(store), "--format", "csv")
     assert tab.returncode == 0 and tab.stdout.splitlines()[0].startswith("d,K,N,preset,predicted_c1")
-    sizes = run("table", "--store", str(store), "--kind", "sizes", "--format", "latex")
+    sizes = call("table", "--store", str(store), "--kind", "sizes", "--format", "latex")
     assert sizes.returncode == 0 and "\\toprule" in sizes.stdout
 
 
 @pytest.fixture
 def stores(tmp_path):
     good = tmp_path / "good.sqlite"
-    out = run("exact", *TINY, "--draws", "1", "--store", str(good))
+    out = call("exact", *TINY, "--draws", "1", "--store", str(good))
     assert out.returncode == 0, out.stderr
     foreign = tmp_path / "foreign.txt"
     foreign.write_text("not a store\n")
@@ -61,7 +63,7 @@ def test_bad_validate_input_one_line_and_store_untouched(stores, extra, message)
     good, _ = stores
     before = good.read_bytes()
     args = ["validate", "--dim", "8", "--components", "2", "--train", "20", *extra, "--store", str(good)]
-    out = run(*args)
+    out = call(*args)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
     assert good.read_bytes() == before
@@ -69,10 +71,10 @@ def test_bad_validate_input_one_line_and_store_untouched(stores, extra, message)
 
 def test_foreign_store_is_refused_untouched(stores):
     _, foreign = stores
-    out = run("validate", *TINY, "--store", str(foreign))
+    out = call("validate", *TINY, "--store", str(foreign))
     assert out.returncode == 2 and "is not a memcross store" in out.stderr and out.stderr.count("\n") == 1
     assert foreign.read_text() == "not a store\n"
-    out = run("table", "--store", str(foreign))
+    out = call("table", "--store", str(foreign))
     assert out.returncode == 2 and "is not a memcross store" in out.stderr
 
 
@@ -83,7 +85,7 @@ def test_cuda_where_there_is_none(stores):
         pytest.skip("this machine has CUDA")
     good, _ = stores
     before = good.read_bytes()
-    out = run("validate", *TINY, "--device", "cuda", "--store", str(good))
+    out = call("validate", *TINY, "--device", "cuda", "--store", str(good))
     assert out.returncode == 2 and "CUDA is not available" in out.stderr and out.stderr.count("\n") == 1
     assert good.read_bytes() == before
     db = sqlite3.connect(good)
@@ -91,12 +93,12 @@ def test_cuda_where_there_is_none(stores):
 
 
 def test_colored_templates_predict_and_exact(tmp_path):
-    out = run("predict", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--json")
+    out = call("predict", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--json")
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
     assert rec["method"] == "finite-d" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates"
     assert rec["setting"]["K"] == 6 and rec["setting"]["N"] == 100 and rec["setting"]["d"] == 3 * 64
-    out = run("exact", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--train", "40",
+    out = call("exact", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--train", "40",
               "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
     assert out.returncode == 0, out.stderr
     assert "exact M*/N = " in out.stdout and "order statistics" in out.stdout and "3l/(1+psi l)" in out.stdout
@@ -104,15 +106,15 @@ def test_colored_templates_predict_and_exact(tmp_path):
 
 def test_validate_colored_templates(tmp_path):
     store = tmp_path / "s.sqlite"
-    out = run("validate", "--data", "colored-templates", "--templates", "blobs:side=5", "--components", "3",
+    out = call("validate", "--data", "colored-templates", "--templates", "blobs:side=5", "--components", "3",
               "--train", "12", "--sizes", "3,12", "--steps", "40", "--draws", "2", "--n-eval", "20", "--store",
               str(store), "--no-progress", timeout=300)
     assert out.returncode == 0, out.stderr
     assert "templates_near_true" in out.stdout and "exact crossover of this data set" in out.stdout
     assert (tmp_path / "transition-colored-blobs-K3-N12-seed0-quick-40steps.png").stat().st_size > 0
-    tab = run("table", "--store", str(store), "--format", "csv")
+    tab = call("table", "--store", str(store), "--format", "csv")
     assert tab.returncode == 0 and "quick" in tab.stdout
-    sizes = run("table", "--store", str(store), "--kind", "sizes", "--format", "csv")
+    sizes = call("table", "--store", str(store), "--kind", "sizes", "--format", "csv")
     assert sizes.returncode == 0, sizes.stderr
     lines = sizes.stdout.splitlines()
     assert "templates_near_true" in lines[0].split(",") and len(lines) == 3
@@ -127,7 +129,7 @@ def test_validate_colored_templates(tmp_path):
 ])
 def test_bad_templates_one_line(tmp_path, args, message):
     store = tmp_path / "s.sqlite"
-    out = run("exact", "--data", "colored-templates", *args, "--store", str(store))
+    out = call("exact", "--data", "colored-templates", *args, "--store", str(store))
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1
     assert not store.exists()
 
@@ -140,7 +142,7 @@ def test_bad_template_arrays(tmp_path):
     np.save(nan, np.full((6, 25), np.nan))
     np.save(few, np.ones((3, 25)))
     for path, message in ((zero, "is all zero"), (nan, "NaN"), (few, "3 template(s) given but K = 6")):
-        out = run("predict", "--data", "colored-templates", "--templates", f"file:{path}")
+        out = call("predict", "--data", "colored-templates", "--templates", f"file:{path}")
         assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
@@ -149,15 +151,15 @@ def test_study_run_and_report(tmp_path):
     spec.write_text('[study]\nname = "cli"\n[[part]]\nmethods = ["predict", "exact"]\n'
                     'grid = { d = [8], K = [2], N = [16, 24] }\nexact_draws = 1\n')
     store, fig = tmp_path / "s.sqlite", tmp_path / "m.png"
-    out = run("study", "run", str(spec), "--store", str(store), "--no-progress")
+    out = call("study", "run", str(spec), "--store", str(store), "--no-progress")
     assert out.returncode == 0, out.stderr
     assert "4 cell(s) computed" in out.stdout
-    again = run("study", "run", str(spec), "--store", str(store), "--no-progress")
+    again = call("study", "run", str(spec), "--store", str(store), "--no-progress")
     assert "0 cell(s) computed, 4 already stored" in again.stdout
-    rep = run("study", "report", str(spec), "--store", str(store), "--format", "csv", "--figure", str(fig))
+    rep = call("study", "report", str(spec), "--store", str(store), "--format", "csv", "--figure", str(fig))
     assert rep.returncode == 0, rep.stderr
     assert rep.stdout.startswith("d,K,N,predicted_c1,predicted_finite_d,exact") and fig.stat().st_size > 0
-    bad = run("study", "run", str(spec), "--store", str(store), "--workers", "2", "--dask-local", "2")
+    bad = call("study", "run", str(spec), "--store", str(store), "--workers", "2", "--dask-local", "2")
     assert bad.returncode == 2 and "choose one executor" in bad.stderr
-    missing = run("study", "report", str(tmp_path / "nope.toml"))
+    missing = call("study", "report", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "not found" in missing.stderr
