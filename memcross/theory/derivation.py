@@ -75,7 +75,8 @@ class VerificationReport:
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}"}
+                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def latex_text(text: str) -> str:
