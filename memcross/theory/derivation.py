@@ -28,6 +28,7 @@ from memcross.theory.equivalence import Verdict, compare, default_ranges
 from memcross.theory.measures import Grid
 from memcross.theory.setting import Setting
 from memcross.theory.targets import x_t
+from memcross.theory.typeset import align_block, breakable_text, document
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class VerificationReport:
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}"}
+                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def latex_text(text: str) -> str:
@@ -161,11 +163,32 @@ class Derivation:
         return "\n".join(lines)
 
     def latex(self) -> str:
-        r"""A LaTeX ``align`` block: ``lhs &= rhs && \text{reason}`` per step."""
-        rows = [f"{s.latex_lhs()} &= {show_latex(s.rhs)} && \\text{{{latex_text(s.reason)}}}" for s in self.steps]
-        if _is_exact_number(self.result):
-            rows.append(f"&\\approx {sp.N(self.result, 15)}")
-        return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+        r"""A LaTeX ``align`` block (amsmath) that fits the page: per step, its name and reason as
+        ``\intertext`` (wrapped inside the margin; the block may break across pages there), then
+        ``lhs &= rhs``, a right-hand side too wide for the line split at its terms
+        (:func:`memcross.theory.typeset.align_block`)."""
+        rows = [(f"\\raggedright \\textit{{{latex_text(s.name)}}}: {breakable_text(latex_text(s.reason))}", s.latex_lhs(), s.rhs)
+                for s in self.steps]
+        extra = f"&\\approx {sp.N(self.result, 15)}" if _is_exact_number(self.result) else None
+        return align_block(rows, show_latex, extra=extra)
+
+    def latex_document(self) -> str:
+        """:meth:`latex` in a compilable document (``article`` with ``amsmath``)."""
+        return latex_document([self])
+
+
+def latex_document(derivations) -> str:
+    r"""One compilable document (``article`` with ``amsmath``) holding each derivation's
+    :meth:`~Derivation.latex` after a line that names its setting."""
+    parts = []
+    for dv in derivations:
+        st = dv.setting
+        fields = [("schedule", st.schedule), ("time", st.time), ("weighting", st.weighting),
+                  ("target", st.target), ("s2", st.s2), ("C", st.C)]
+        fields += [(name, getattr(st, name)) for name in ("alpha", "sigma", "weight_expr") if getattr(st, name)]
+        named = ", ".join(f"{name}={breakable_text(latex_text(value))}" for name, value in fields)
+        parts.append(f"{{\\raggedright\\noindent Derivation of $M^*/N$: {named}.\\par}}\n{dv.latex()}")
+    return document("\n\n".join(parts), ("amsmath",))
 
 
 def _fn(name: str) -> sp.Expr:
