@@ -476,11 +476,10 @@ def run_study(study: Study, store: Store, workers: int = 0, dask_scheduler: str 
               dask_local: int | None = None, add: bool = False, log=lambda msg: None, progress: bool = False) -> RunSummary:
     """Run every cell of ``study`` that ``store`` does not hold yet; write each result at once.
 
-    ``workers`` 0 (or None) runs the cells in this process; the executor options are checked
-    (:func:`check_workers`, without connecting) before the store is claimed."""
-    if isinstance(workers, int) and not isinstance(workers, bool) and workers < 0:
-        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
-    check_workers(workers or None, dask_local, dask_scheduler, connect=False)
+    ``workers`` 0 (or None) runs the cells in this process, as do ``dask_local`` 0 and an empty
+    ``dask_scheduler``; the executor options are checked (:func:`check_workers`, without
+    connecting) before the store is claimed."""
+    check_workers(workers or None, dask_local or None, dask_scheduler or None, connect=False)
     claim_store(store, study, add)
     todo = [c for c in study.cells if not store.has("cell", c.config())]
     summary = RunSummary(skipped=len(study.cells) - len(todo))
