@@ -10,6 +10,12 @@ Sources (a registry):
 * ``file`` — your own array, a ``.npy`` file of shape ``(K, side, side)`` or ``(K, P)``.
 
 Every source goes through :func:`check_templates`: finite, not all zero, enough templates.
+
+Limits: ``side <= MAX_SIDE`` (128) for the procedural and digit templates, at most
+``MAX_PIXELS`` (128 x 128) pixels per template and ``MAX_FILE_VALUES`` (2**24) numbers in a
+template file, checked from the ``.npy`` header before the data is read; ``bumps <= MAX_BUMPS``.
+A template file holds real numbers (bool, integer or float): complex, object, string and
+structured arrays are refused, and nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +24,16 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+#: Largest ``side`` of procedural and digit templates (a template has ``side**2`` pixels; the
+#: coloured data dimension is ``3 side**2``).
+MAX_SIDE = 128
+#: Most pixels per template, from any source.
+MAX_PIXELS = MAX_SIDE**2
+#: Most numbers in a template file (``K' x P``): 128 MiB as float64.
+MAX_FILE_VALUES = 2**24
+#: Most Gaussian bumps per procedural template.
+MAX_BUMPS = 100
 
 
 def check_templates(templates, K: int | None = None, what: str = "templates") -> np.ndarray:
@@ -30,11 +46,19 @@ def check_templates(templates, K: int | None = None, what: str = "templates") ->
     ...
     ValueError: templates: template 0 is all zero (every template needs some nonzero pixel)
     """
-    arr = np.asarray(templates, dtype=float)
+    if np.iscomplexobj(templates):
+        raise ValueError(f"{what}: complex values; templates are real pixel intensities")
+    try:
+        arr = np.asarray(templates, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected an array of numbers") from None
     if arr.ndim == 3:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"{what}: expected an array of shape (K, side, side) or (K, P), got shape {arr.shape}")
+    if arr.shape[1] > MAX_PIXELS:
+        raise ValueError(f"{what}: {arr.shape[1]} pixels per template, more than the {MAX_PIXELS} allowed "
+                         f"({MAX_SIDE} x {MAX_SIDE})")
     if not np.all(np.isfinite(arr)):
         bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
         raise ValueError(f"{what}: template {bad} has NaN or infinite pixels")
@@ -60,8 +84,11 @@ def blob_templates(K: int, side: int = 15, sparsity: float = 0.3, bumps: int = 4
     """
     if not 0 < sparsity <= 1:
         raise ValueError(f"sparsity must be in (0, 1], got {sparsity!r}")
-    if side < 2:
-        raise ValueError(f"side must be >= 2, got {side!r}")
+    _check_side(side, "blobs")
+    if isinstance(bumps, bool) or not isinstance(bumps, int) or not 1 <= bumps <= MAX_BUMPS:
+        raise ValueError(f"blobs bumps must be an integer in [1, {MAX_BUMPS}], got {bumps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"blobs seed must be an integer in [0, 2**63), got {seed!r}")
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:side, 0:side] / (side - 1)
     out = []
@@ -85,6 +112,7 @@ def digit_templates(K: int, side: int = 15) -> np.ndarray:
         raise ValueError("digits templates need scikit-learn: pip install 'memcross[images]'") from None
     if not 1 <= K <= 10:
         raise ValueError(f"digits templates: K must be in 1..10 (ten digit classes), got {K}")
+    _check_side(side, "digits")
     digits = load_digits()
     out = []
     for k in range(K):
@@ -94,14 +122,68 @@ def digit_templates(K: int, side: int = 15) -> np.ndarray:
     return check_templates(np.array(out), K, "digits templates")
 
 
+def _check_side(side, source: str) -> None:
+    if isinstance(side, bool) or not isinstance(side, int) or not 2 <= side <= MAX_SIDE:
+        raise ValueError(f"{source} side must be an integer in [2, {MAX_SIDE}], got {side!r}")
+
+
+def _npy_header(path: Path, where: str) -> tuple[tuple, np.dtype]:
+    """Shape and dtype from a ``.npy`` header, without reading the data."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != npy.MAGIC_PREFIX:
+                raise ValueError(f"{where}: not a .npy file")
+            fh.seek(0)
+            version = npy.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"{where}: .npy format version {version[0]}.{version[1]} is not supported "
+                                 "(save with numpy.save: versions 1.0 and 2.0)")
+    except IsADirectoryError:
+        raise ValueError(f"{where}: is a directory, not a .npy file") from None
+    except OSError as exc:
+        raise ValueError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where}: not a valid .npy file ({exc})") from None
+    return shape, dtype
+
+
 def file_templates(path: str | Path, K: int) -> np.ndarray:
-    """Templates from a ``.npy`` file of shape ``(K', side, side)`` or ``(K', P)`` with ``K' >= K``."""
+    """Templates from a ``.npy`` file of shape ``(K', side, side)`` or ``(K', P)`` with ``K' >= K``.
+
+    The header is read first: a file that is not a ``.npy`` array, an array that is not real
+    numbers, of the wrong rank or above :data:`MAX_FILE_VALUES` / :data:`MAX_PIXELS` is refused
+    before any data is read; nothing is unpickled."""
     path = Path(path)
+    where = f"--templates file:{path}"
     if path.suffix != ".npy":
         raise ValueError(f"template file must be a .npy array, got {str(path)!r}")
     if not path.exists():
         raise ValueError(f"template file {str(path)!r} not found")
-    return check_templates(np.load(path, allow_pickle=False), K, f"templates in {path.name}")
+    shape, dtype = _npy_header(path, where)
+    if dtype.kind == "c":
+        raise ValueError(f"{where}: complex values ({dtype}); templates are real pixel intensities")
+    if dtype.kind not in "biuf" or dtype.fields is not None:
+        raise ValueError(f"{where}: values of type {dtype} are not numbers; save a float array")
+    if len(shape) not in (2, 3):
+        raise ValueError(f"{where}: expected an array of shape (K, side, side) or (K, P), got shape {shape}")
+    count = int(np.prod(shape, dtype=object))
+    pixels = int(np.prod(shape[1:], dtype=object))
+    if count > MAX_FILE_VALUES or pixels > MAX_PIXELS:
+        raise ValueError(f"{where}: an array of shape {shape} is too large; at most {MAX_PIXELS} pixels per "
+                         f"template ({MAX_SIDE} x {MAX_SIDE}) and {MAX_FILE_VALUES} values in all")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{where}: cannot read the array ({exc})") from None
+    return check_templates(arr, K, f"templates in {path.name}")
 
 
 def load_templates(spec: str, K: int) -> np.ndarray:
@@ -122,10 +204,14 @@ def load_templates(spec: str, K: int) -> np.ndarray:
     if unknown:
         raise ValueError(f"templates {name!r}: unknown parameter(s) {', '.join(sorted(unknown))}; "
                          f"allowed: {', '.join(allowed[name])}")
-    try:
-        kwargs = {k: allowed[name][k](v) for k, v in params.items()}
-    except ValueError:
-        raise ValueError(f"templates {spec!r}: bad parameter value") from None
+    kwargs = {}
+    for k, v in params.items():
+        kind = allowed[name][k]
+        try:
+            kwargs[k] = kind(v)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"templates {spec!r}: {k} must be {what}, got {v!r}") from None
     if name == "blobs":
         return blob_templates(K, **kwargs)
     return digit_templates(K, **kwargs)

@@ -8,10 +8,66 @@ the sphere of radius :math:`\sqrt d` (:math:`\mu_k = \sqrt d\, g_k/\|g_k\|`, :ma
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+#: Seeds are integers in ``[0, SEED_LIMIT)``: numpy refuses negative seeds and torch refuses seeds of
+#: 2**64 and more; derived seeds (``seed + 1`` ... ``seed + 4``) stay below 2**64.
+SEED_LIMIT = 2**63
+#: Share of the machine's available memory a computation may plan to use.
+MEMORY_FRACTION = 0.8
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int if it is an integer in ``[0, 2**63)``; a ValueError naming ``name`` otherwise.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(2**64, "--seed")
+    Traceback (most recent call last):
+    ...
+    ValueError: --seed must be an integer in [0, 2**63), got 18446744073709551616
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else free physical pages from ``os.sysconf``; None when neither is known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(need: float, what: str, lower: str) -> None:
+    """Refuse a computation that needs ``need`` bytes when more than ``MEMORY_FRACTION`` of the
+    available memory: ``"{what} needs about X GiB, more than the Y GiB available; lower {lower}"``.
+    Nothing is refused where the available memory is unknown."""
+    avail = available_memory()
+    if avail is None:
+        return
+    allowed = MEMORY_FRACTION * avail
+    if need > allowed:
+        raise ValueError(f"{what} needs about {_gib(need)} GiB, more than the {_gib(allowed)} GiB available "
+                         f"({MEMORY_FRACTION:.0%} of this machine's free memory); lower {lower}")
+
+
+def _gib(n: float) -> str:
+    g = n / 2**30
+    return f"{g:.3g}" if g < 1000 else f"{g:,.0f}"
 
 
 def check_sizes(d: int, K: int, N: int, M: int | None = None) -> None:
@@ -111,7 +167,13 @@ def make_gmm_data(d: int, K: int, N: int, s2: float = 1.0, seed: int = 0, means=
     check_sizes(d, K, N)
     if not (isinstance(s2, (int, float)) and s2 > 0):
         raise ValueError(f"s2 must be a positive number, got {s2!r}")
-    gen = torch.Generator().manual_seed(int(seed))
+    seed = check_seed(seed)
+    n_val = N if n_validation is None else n_validation
+    n_ev = N if n_evaluation is None else n_evaluation
+    # means, three splits, and the sampling temporaries of the largest split (float64)
+    check_memory(8 * d * (K + N + n_val + n_ev + 2 * max(N, n_val, n_ev)), f"data: (d, N) = ({d}, {N})",
+                 "--dim/--train")
+    gen = torch.Generator().manual_seed(seed)
     if means is None:
         mu = sphere_means(K, d, gen)
     else:
@@ -119,7 +181,7 @@ def make_gmm_data(d: int, K: int, N: int, s2: float = 1.0, seed: int = 0, means=
         if mu.shape != (K, d) or not torch.isfinite(mu).all():
             raise ValueError(f"means must be a finite array of shape (K, d) = ({K}, {d}), got {tuple(mu.shape)}")
     train, labels = sample_mixture(mu, s2, N, gen)
-    validation, _ = sample_mixture(mu, s2, N if n_validation is None else n_validation, gen)
+    validation, _ = sample_mixture(mu, s2, n_val, gen)
     order = torch.randperm(N, generator=gen)
-    evaluation, _ = sample_mixture(mu, s2, N if n_evaluation is None else n_evaluation, gen)
-    return GMMData(mu, float(s2), train, labels, validation, order, int(seed), evaluation)
+    evaluation, _ = sample_mixture(mu, s2, n_ev, gen)
+    return GMMData(mu, float(s2), train, labels, validation, order, seed, evaluation)

@@ -28,11 +28,58 @@ import numpy as np
 import torch
 
 from memcross.numerics.predict import COLLAPSE_FACTOR
+from memcross.validation.data import check_memory, check_seed
 from memcross.validation.denoisers import generalizer
-from memcross.validation.process import TimeTable
+from memcross.validation.process import INTERVAL_NODES, TimeTable
 
 #: Queries per chunk of the online pass (bounds memory at about QUERY_CHUNK * (N + 2 d) floats).
 QUERY_CHUNK = 16384
+
+
+def exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_copies: int = 4,
+                 itemsize: int = 8) -> int:
+    """Bytes the exact losses of :func:`exact_losses` hold at their peak, about.
+
+    The noise of every query, ``n_times * draws * N * d`` float64 numbers, dominates; per time the
+    queries and the generalizer hold ``(4 + generalizer_copies) * draws * N * d`` more (the
+    isotropic posterior mean about 4 copies, the coloured Woodbury one about ``5 K``); per chunk of
+    ``q = min(QUERY_CHUNK, draws N)`` queries, the prefix pass holds ``4 q N + 6 q d`` (logits
+    with their temporaries, the per-size losses); the data
+    set itself ``4 N d``.
+    """
+    queries = draws * N
+    q = min(QUERY_CHUNK, queries)
+    noise = 8 * n_times * queries * d + (itemsize * n_times * queries * d if itemsize != 8 else 0)
+    per_time = itemsize * (4 + generalizer_copies) * queries * d
+    chunk = itemsize * (4 * q * N + 6 * q * d)
+    return int(noise + per_time + chunk + 8 * 4 * N * d)
+
+
+def check_exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_copies: int = 4,
+                       itemsize: int = 8) -> None:
+    """Refuse exact losses whose :func:`exact_memory` exceeds what this machine has free."""
+    need = exact_memory(d, N, draws, n_times, generalizer_copies, itemsize)
+    check_memory(need, f"exact: (d, N) = ({d}, {N}) with {draws} noise draws at {n_times} times",
+                 "--dim/--train/--draws")
+
+
+def check_exact_inputs(setting, draws, seed, spec: dict | None = None) -> None:
+    """Everything ``memcross exact`` can refuse before it draws data or opens a store: ``--draws``
+    (a positive integer), ``--seed`` (:func:`~memcross.validation.data.check_seed`) and the memory
+    of the exact losses (:func:`check_exact_memory`). For coloured templates the dimension is
+    ``3 P``; the templates are loaded (and checked) to know ``P``."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"--draws must be a positive integer, got {draws!r}")
+    check_seed(seed, "--seed")
+    measure = setting.measure
+    n_times = len(measure.points) if hasattr(measure, "points") else INTERVAL_NODES
+    if spec is not None and spec.get("data") == "colored-templates":
+        from memcross.numerics.templates import load_templates
+
+        P = load_templates(spec["templates"], setting.K).shape[1]
+        check_exact_memory(3 * P, setting.N, draws, n_times, generalizer_copies=5 * setting.K)
+    else:
+        check_exact_memory(setting.d, setting.N, draws, n_times)
 
 
 @dataclass(frozen=True)
@@ -212,9 +259,12 @@ def exact_losses(data, table: TimeTable, draws: int = 8, seed: int = 0, validati
     """
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    gen = torch.Generator().manual_seed(int(seed))
-    points = data.train[data.order]
+    seed = check_seed(seed)
     dtype = torch.float64 if dtype is None else dtype
+    copies = 4 if getattr(data, "templates", None) is None else 5 * data.K
+    check_exact_memory(data.d, data.N, draws, len(table.t), copies, torch.finfo(dtype).bits // 8)
+    gen = torch.Generator().manual_seed(seed)
+    points = data.train[data.order]
     gen_train, pmem_train = _losses(points, data.train, table, draws, gen, data, dtype, device)
     gen_val = pmem_val = None
     if validation:

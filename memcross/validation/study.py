@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -84,66 +85,217 @@ class Study:
         return config_key("study", self.config)
 
 
+#: Largest study file read (a study is a few lines of TOML).
+MAX_STUDY_BYTES = 1 << 20
+#: Keys of the ``[study]`` table.
+_STUDY_KEYS = {"name"}
+#: A study's name names its store file: letters, digits, ``-``, ``_`` and ``.``, not starting with ``.``.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+#: Integer options of a part: the most each may be (``threads``: the CPUs this process may use).
+_PART_LIMITS = {"steps": 100_000_000, "draws": 10_000, "exact_draws": 10_000, "n_eval": 1_000_000}
+
+
 def load_study(path: str | Path) -> Study:
-    """Parse and check a study file; every cell's setting is validated before anything runs."""
+    """Parse and check a study file; every cell's setting is validated before anything runs.
+
+    Whatever is wrong with the file — missing, a directory, unreadable, larger than
+    :data:`MAX_STUDY_BYTES`, not UTF-8, not TOML, nested too deeply, or a study that does not
+    check — is one ValueError that names the file."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     path = Path(path)
+    where = f"study file {str(path)!r}"
     try:
-        data = tomllib.loads(path.read_text())
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_STUDY_BYTES + 1)
     except FileNotFoundError:
-        raise ValueError(f"study file {str(path)!r} not found") from None
+        raise ValueError(f"{where} not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_STUDY_BYTES:
+        raise ValueError(f"{where} is larger than {MAX_STUDY_BYTES // 1024} KiB; a study file is a few lines of TOML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}); is it a TOML file?") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"study file {str(path)!r} is not valid TOML ({exc})") from None
-    return parse_study(data, default_name=path.stem)
+        raise ValueError(f"{where} is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None
+    try:
+        return parse_study(data, default_name=path.stem)
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def check_study_name(name, where: str = "study name") -> str:
+    """``name`` if it is a plain file name (it names the store ``memcross-runs/NAME.sqlite``):
+    1 to 100 letters, digits, ``-``, ``_`` or ``.``, not starting with ``.``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{where} must be a plain file name (1-100 letters, digits, '-', '_' or '.', not starting "
+                         f"with '.'; it names the store file), got {name!r}")
+    return name
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one, else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _table(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a table, got {_kind(value)} {_show(value)}")
+    return value
+
+
+def _kind(value) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _scalar_fields(fields: dict, what: str) -> None:
+    """Setting values are strings or numbers (never arrays, tables or booleans)."""
+    for k, v in fields.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise ValueError(f"{what} field {k!r} must be a string or a number, got {_kind(v)} {_show(v)}")
+
+
+def _positive(part: dict, key: str, where: str, high: int, why: str = "") -> None:
+    if key in part:
+        v = part[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
+            raise ValueError(f"{where}: {key} must be a positive integer (at most {high:,}{why}), got {_show(v)}")
 
 
 def parse_study(data: dict, default_name: str = "study") -> Study:
+    """Check a parsed study (a dict, as from TOML) and build its cells. Every mistake is a
+    ValueError naming the table and key: unknown tables or keys, values of the wrong type, names
+    that are not plain file names, integer options out of range (``threads`` at most
+    :func:`usable_cpus`), seeds outside ``[0, 2**63)``, settings that do not check, and, for
+    ``validate`` cells, anything :func:`~memcross.validation.sweep.plan_from` refuses."""
     from memcross.theory.setting import Setting, check_fields
+    from memcross.validation.data import check_seed
 
+    _table(data, "study")
     unknown = set(data) - {"study", "setting", "part"}
     if unknown:
         raise ValueError(f"study: unknown table(s) {', '.join(sorted(unknown))}; allowed: study, setting, part")
-    name = str(data.get("study", {}).get("name", default_name))
-    base = check_fields(Setting, data.get("setting", {}), "setting")
+    head = _table(data.get("study", {}), "[study]")
+    bad = set(head) - _STUDY_KEYS
+    if bad:
+        raise ValueError(f"[study]: unknown key(s) {', '.join(sorted(map(str, bad)))}; allowed: "
+                         f"{', '.join(sorted(_STUDY_KEYS))}")
+    if "name" in head:
+        name = check_study_name(head["name"], "[study] name")
+    else:
+        name = check_study_name(default_name, f"study name {default_name!r} (from the file name; set [study] name)")
+    base = check_fields(Setting, _table(data.get("setting", {}), "[setting]"), "setting")
+    _scalar_fields(base, "[setting]")
     parts = data.get("part", [])
+    if not isinstance(parts, list):
+        raise ValueError(f"part must be [[part]] tables (an array of tables), got {_kind(parts)} {_show(parts)}")
     if not parts:
         raise ValueError("study: no [[part]] tables; each part names methods and a grid")
+    cpus = usable_cpus()
     cells = []
     for i, part in enumerate(parts):
         where = f"part {i + 1}"
+        _table(part, where)
         bad = set(part) - _PART_KEYS
         if bad:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(bad))}; allowed: {', '.join(sorted(_PART_KEYS))}")
+            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))}; "
+                             f"allowed: {', '.join(sorted(_PART_KEYS))}")
         methods = part.get("methods", [])
-        if not methods or any(m not in METHODS for m in methods):
-            raise ValueError(f"{where}: methods must be a non-empty list of {', '.join(METHODS)}, got {methods!r}")
-        grid = part.get("grid", {})
+        if (not isinstance(methods, list) or not methods
+                or any(not isinstance(m, str) or m not in METHODS for m in methods)):
+            raise ValueError(f"{where}: methods must be a non-empty list of {', '.join(METHODS)}, got {_show(methods)}")
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"{where}: methods lists a method twice: {methods!r}")
+        grid = _table(part.get("grid", {}), f"{where}: grid")
         check_fields(Setting, grid, f"{where} grid")
         for k, v in grid.items():
             if not isinstance(v, list) or not v:
                 raise ValueError(f"{where}: grid field {k!r} needs a non-empty list of values")
+            for x in v:
+                _scalar_fields({k: x}, f"{where}: grid")
         seeds = part.get("seeds", [0])
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ValueError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+        if not isinstance(seeds, list) or not seeds:
+            raise ValueError(f"{where}: seeds must be a non-empty list of integers, got {_show(seeds)}")
+        for seed in seeds:
+            check_seed(seed, f"{where}: each seed")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{where}: seeds lists a seed twice: {seeds!r}")
+        for key, high in _PART_LIMITS.items():
+            _positive(part, key, where, high)
+        _positive(part, "threads", where, cpus, ", the CPUs this process may use")
+        if "preset" in part:
+            from memcross.validation.sweep import PRESETS
+
+            if not isinstance(part["preset"], str) or part["preset"] not in PRESETS:
+                raise ValueError(f"{where}: unknown preset {_show(part['preset'])}; known presets: {', '.join(PRESETS)}")
+        sizes = part.get("sizes", [])
+        if not isinstance(sizes, list):
+            raise ValueError(f"{where}: sizes must be a list of integers, got {_kind(sizes)} {_show(sizes)}")
         fields = list(grid)
         for combo in itertools.product(*(grid[f] for f in fields)):
             setting = dict(base, **dict(zip(fields, combo)))
-            checked = Setting.from_dict(setting)  # validate now, not in a worker
-            bad_sizes = [M for M in part.get("sizes", []) if not (isinstance(M, int) and 1 <= M <= checked.N)]
+            try:
+                checked = Setting.from_dict(setting)  # validate now, not in a worker
+            except (TypeError, AttributeError) as exc:  # a value of a type the field cannot take
+                raise ValueError(f"{where}: setting {setting} does not check ({exc})") from None
+            bad_sizes = [M for M in sizes if isinstance(M, bool) or not (isinstance(M, int) and 1 <= M <= checked.N)]
             if "validate" in methods and bad_sizes:
                 raise ValueError(f"{where}: sizes must be integers in [1, N] = [1, {checked.N}], got {bad_sizes}")
             for method in methods:
                 # a prediction does not depend on the data seed: one cell per setting
                 for seed in ([0] if method == "predict" else seeds):
-                    cells.append(Cell(method, setting, int(seed), _options(method, part)))
+                    cell = Cell(method, setting, int(seed), _options(method, part))
+                    if method == "validate":
+                        _check_validate(cell, checked, where)
+                    cells.append(cell)
     keys = [c.key() for c in cells]
     if len(set(keys)) != len(keys):
         raise ValueError("study: some cells are declared twice (same method, setting, seed and options)")
     config = {"name": name, "setting": base, "part": parts}
     return Study(name, config, tuple(cells))
+
+
+def _check_validate(cell: Cell, setting, where: str) -> None:
+    """Build the cell's validation plan (as :func:`run_cell` will) so that whatever it refuses is
+    refused now. Memory is not checked here: the cell may run on another machine."""
+    from memcross.validation.sweep import plan_from
+
+    opts = cell.options
+    try:
+        plan_from(setting, opts.get("preset"), opts.get("sizes"), "cpu", cell.seed,
+                  exact_draws=opts.get("exact_draws", 8), n_eval=opts.get("n_eval"), steps=opts.get("steps"),
+                  draws=opts.get("draws"), check_memory=False)
+    except ValueError as exc:
+        msg = str(exc)
+        for flag, key in _FLAG_KEYS.items():
+            msg = msg.replace(flag, key)
+        raise ValueError(f"{where}: {cell.label()}: {msg}") from None
+
+
+#: ``memcross validate`` flags in plan messages, and the study keys that set them.
+_FLAG_KEYS = {"--steps": "steps", "--draws": "draws", "--n-eval": "n_eval", "--exact-draws": "exact_draws",
+              "--seed": "seed", "--sizes": "sizes"}
 
 
 def _options(method: str, part: dict) -> dict:
@@ -237,8 +389,8 @@ def _dask(cells, scheduler: str | None, local: int | None) -> Iterator[tuple[Cel
     else:
         try:
             client = Client(scheduler, timeout=30)
-        except OSError as exc:
-            raise ValueError(f"--dask-scheduler {scheduler!r}: cannot connect ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - whatever answers there is not a Dask scheduler we can use
+            raise ValueError(f"--dask-scheduler {scheduler}: cannot connect ({type(exc).__name__}: {exc})") from None
     try:
         futures = {client.submit(run_cell, c, pure=False): c for c in cells}
         for fut in as_completed(futures):
@@ -263,14 +415,78 @@ class RunSummary:
     failed: list = field(default_factory=list)
 
 
+#: Most local worker processes (``--workers``, ``--dask-local``) per usable CPU. Cells are
+#: CPU-bound, so more workers than CPUs only queue; a few per CPU are allowed, not thousands (each
+#: worker is a Python process with torch loaded, a few hundred MiB).
+WORKERS_PER_CPU = 4
+#: Seconds to wait for a TCP connection to a Dask scheduler before refusing it.
+CONNECT_TIMEOUT = 5.0
+
+
+def max_workers() -> int:
+    """The most local workers: :data:`WORKERS_PER_CPU` x :func:`usable_cpus`."""
+    return WORKERS_PER_CPU * usable_cpus()
+
+
+def check_workers(workers: int | None = None, dask_local: int | None = None, dask_scheduler: str | None = None,
+                  connect: bool = True) -> None:
+    """Check the executor options of ``memcross study run`` before any store exists: at most one
+    of ``--workers``, ``--dask-local`` and ``--dask-scheduler``; worker counts from 1 to
+    :func:`max_workers`; the Dask executors need ``dask.distributed``; and, with ``connect``, the
+    scheduler's address must accept a TCP connection within :data:`CONNECT_TIMEOUT` seconds."""
+    given = [flag for flag, value in (("--workers", workers), ("--dask-local", dask_local),
+                                      ("--dask-scheduler", dask_scheduler)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"choose one executor: --workers, --dask-scheduler or --dask-local (got {' and '.join(given)})")
+    cap = max_workers()
+    for flag, value in (("--workers", workers), ("--dask-local", dask_local)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+            raise ValueError(f"{flag} must be an integer from 1 to {cap} ({WORKERS_PER_CPU} per CPU; this "
+                             f"process may use {usable_cpus()} CPU(s)), got {value!r}")
+    if dask_local is not None or dask_scheduler is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise ValueError("the Dask executor needs dask.distributed: pip install 'memcross[scale]'")
+    if dask_scheduler is not None:
+        host, port = _scheduler_address(dask_scheduler)
+        if connect:
+            import socket
+
+            try:
+                socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+            except OSError as exc:
+                reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
+                raise ValueError(f"--dask-scheduler {dask_scheduler}: cannot connect ({reason})") from None
+
+
+def _scheduler_address(address) -> tuple[str, int]:
+    """``(host, port)`` of ``tcp://HOST:PORT`` (or ``tls://``, ``ws://``, ``wss://``, or no scheme)."""
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"--dask-scheduler must be an address tcp://HOST:PORT, got {address!r}")
+    scheme, sep, rest = address.strip().partition("://")
+    if not sep:
+        scheme, rest = "tcp", address.strip()
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        raise ValueError(f"--dask-scheduler {address}: protocol {scheme!r} is not supported; use tcp://HOST:PORT "
+                         "(or tls://, ws://, wss://)")
+    host, colon, port = rest.rstrip("/").rpartition(":")
+    host = host.strip("[]")  # [IPv6]:port
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--dask-scheduler {address}: expected {scheme}://HOST:PORT with a port from 1 to 65535")
+    return host, int(port)
+
+
 def run_study(study: Study, store: Store, workers: int = 0, dask_scheduler: str | None = None,
               dask_local: int | None = None, add: bool = False, log=lambda msg: None, progress: bool = False) -> RunSummary:
-    """Run every cell of ``study`` that ``store`` does not hold yet; write each result at once."""
-    if sum(bool(x) for x in (workers, dask_scheduler, dask_local)) > 1:
-        raise ValueError("choose one executor: --workers, --dask-scheduler or --dask-local")
-    for name, value in (("workers", workers), ("dask_local", dask_local)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    """Run every cell of ``study`` that ``store`` does not hold yet; write each result at once.
+
+    ``workers`` 0 (or None) runs the cells in this process, as do ``dask_local`` 0 and an empty
+    ``dask_scheduler``; the executor options are checked (:func:`check_workers`, without
+    connecting) before the store is claimed."""
+    check_workers(workers or None, dask_local or None, dask_scheduler or None, connect=False)
     claim_store(store, study, add)
     todo = [c for c in study.cells if not store.has("cell", c.config())]
     summary = RunSummary(skipped=len(study.cells) - len(todo))
@@ -334,7 +550,8 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
         res = store.get("cell", cell.config(), CELL_FIELDS[cell.method])
         if res is None:
             fail = store.get("cell-failed", cell.config(), {"error": str})
-            failed.append({"cell": cell.label(), "error": fail["error"] if fail else "not run yet"})
+            failed.append({"cell": cell.label(), "error": fail["error"] if fail else "not run yet",
+                           "method": cell.method, "seed": cell.seed, "d": key[0], "K": key[1], "N": key[2]})
             continue
         if cell.method == "predict":
             row["predicted_c1"], row["predicted_finite_d"] = res["predicted_c1"], res["predicted_finite_d"]
@@ -380,9 +597,51 @@ def error_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
+
+
+def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str = "markdown", digits: int = 4) -> str:
+    """The report of :func:`study_rows` as text.
+
+    Markdown and LaTeX: three tables one after another — per setting, the errors of each
+    predictor (:func:`error_rows`), and the cells without a result. CSV: **one** table, so that
+    the output loads as one table: per setting, the main columns, then each predictor's signed
+    error against each reference (``predicted_c1_minus_exact``, ..., the numbers :func:`error_rows`
+    averages) and ``cells_without_result`` (each missing cell's method, seed and error, joined
+    with ``"; "``)."""
+    from memcross.numerics.tables import render_table
+
+    if fmt != "csv":
+        text = render_table(rows, REPORT_COLUMNS, fmt, caption=f"study {study.name}", digits=digits)
+        errors = error_rows(rows)
+        if errors:
+            text += "\n\n" + render_table(errors, list(errors[0]), fmt, caption="errors of each predictor",
+                                           digits=digits)
+        if failed:
+            text += "\n\n" + render_table(failed, ["cell", "error"], fmt, caption="cells without a result")
+        return text
+    pairs = [(p, r) for p in ("predicted_c1", "predicted_finite_d", "exact") for r in ("exact", "observed_mid")
+             if p != r]
+    missing: dict[tuple, list[str]] = {}
+    for f in failed:
+        missing.setdefault((f.get("d"), f.get("K"), f.get("N")), []).append(
+            f"{f.get('method')} seed={f.get('seed')}: {f['error']}")
+    out = []
+    for row in rows:
+        full = dict(row)
+        for p, r in pairs:
+            have = row.get(p) is not None and row.get(r) is not None
+            full[f"{p}_minus_{r}"] = row[p] - row[r] if have else None
+        full["cells_without_result"] = "; ".join(missing.get((row["d"], row["K"], row["N"]), []))
+        out.append(full)
+    columns = REPORT_COLUMNS + [f"{p}_minus_{r}" for p, r in pairs] + ["cells_without_result"]
+    return render_table(out, columns, "csv", digits=digits)
+
+
 def default_study_store(study: Study) -> Path:
     return Path("memcross-runs") / f"{study.name}.sqlite"
 
 
 def cpu_count() -> int:
-    return os.cpu_count() or 1
+    """The CPUs this process may use (:func:`usable_cpus`)."""
+    return usable_cpus()

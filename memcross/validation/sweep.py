@@ -52,6 +52,13 @@ PRESETS: dict[str, dict] = {
 }
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
+#: Most generated samples per size.
+MAX_N_EVAL = 1_000_000
+
+
+def _short(sizes) -> str:
+    sizes = list(sizes)
+    return str(sizes) if len(sizes) <= 6 else f"[{sizes[0]}, {sizes[1]}, ..., {sizes[-1]}] ({len(sizes)} sizes)"
 
 #: Fields of stored records that the sweep and its reports read (types as in
 #: :func:`~memcross.validation.store.check_record`).
@@ -118,6 +125,9 @@ class ValidationPlan:
     data: dict | None = None
 
     def __post_init__(self):
+        from memcross.validation.data import check_seed
+        from memcross.validation.train import MAX_DRAWS, check_loss_weights
+
         s = self.setting
         if self.data is not None:
             object.__setattr__(self, "data", data_spec(**self.data))
@@ -127,14 +137,46 @@ class ValidationPlan:
             check_sizes(s.d, s.K, s.N, M)
         if list(self.sizes) != sorted(set(self.sizes)):
             raise ValueError(f"sizes must be increasing without repeats, got {list(self.sizes)}")
-        for name in ("n_eval", "exact_draws", "loss_draws"):
+        for name, flag, high in (("n_eval", "--n-eval", MAX_N_EVAL), ("exact_draws", "--exact-draws", MAX_DRAWS),
+                                 ("loss_draws", "loss_draws", MAX_DRAWS)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.refine < 0:
-            raise ValueError(f"refine must be >= 0, got {self.refine}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
+                raise ValueError(f"{flag} must be a positive integer (at most {high:,}), got {v!r}")
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= s.N:
+            raise ValueError(f"--refine must be an integer in [0, N] = [0, {s.N}], got {self.refine!r}")
+        check_seed(self.data_seed, "--seed")
         get_sampler(self.sampler)
         get_preset(self.preset)
+        check_loss_weights(s, self.train)
+
+    def data_dimension(self) -> int:
+        """The data's dimension: ``d``, or ``3 P`` for coloured templates (the templates are loaded)."""
+        spec = self.data or {"data": "isotropic"}
+        if spec["data"] == "isotropic":
+            return self.setting.d
+        from memcross.numerics.templates import load_templates
+
+        return 3 * load_templates(spec["templates"], self.setting.K).shape[1]
+
+    def check_memory(self) -> None:
+        """Refuse a sweep whose exact losses or (on CPU) training would not fit in this machine's
+        free memory, with the estimate (:func:`~memcross.validation.exact.exact_memory`,
+        :func:`~memcross.validation.train.training_memory`)."""
+        from memcross.validation.data import check_memory
+        from memcross.validation.exact import check_exact_memory
+        from memcross.validation.process import INTERVAL_NODES
+        from memcross.validation.train import torch_dtype, training_memory
+
+        s = self.setting
+        d = self.data_dimension()
+        colored = (self.data or {}).get("data") == "colored-templates"
+        n_times = len(s.measure.points) if hasattr(s.measure, "points") else INTERVAL_NODES
+        check_exact_memory(d, s.N, self.exact_draws, n_times, 5 * s.K if colored else 4)
+        if torch.device(self.device).type == "cpu":
+            itemsize = torch.finfo(torch_dtype(self.train.dtype)).bits // 8
+            need = training_memory(d, s.N, self.train.draws, self.sizes, itemsize, colored)
+            check_memory(need, f"validate: training (d, N, R) = ({d}, {s.N}, {self.train.draws}) with sizes "
+                               f"{_short(self.sizes)}", "--dim/--train/--draws/--sizes")
 
     # -- configurations that key stored units ------------------------------------------------
     def trained_config(self, M: int) -> dict:
@@ -443,8 +485,13 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
 
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
               data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
-              n_eval: int | None = None, data: dict | None = None, **train_overrides) -> ValidationPlan:
-    """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides."""
+              n_eval: int | None = None, data: dict | None = None, check_memory: bool = True,
+              **train_overrides) -> ValidationPlan:
+    """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides.
+
+    Every field is checked (:class:`TrainConfig`, :class:`ValidationPlan`), and, unless
+    ``check_memory`` is false, the memory the sweep needs against this machine's
+    (:meth:`ValidationPlan.check_memory`): a mistake is refused here, before any data or store."""
     dev = resolve_device(device)
     name = preset or ("paper" if dev.type == "cuda" else "quick")
     p = get_preset(name)
@@ -454,8 +501,11 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     draws = p["draws"] if draws is None else draws
     train = TrainConfig(steps=steps, draws=draws, **{k: v for k, v in train_overrides.items() if v is not None})
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
-    return ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
+    plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
                           exact_draws, refine=refine, device=str(dev), preset=name, data=data)
+    if check_memory:
+        plan.check_memory()
+    return plan
 
 
 __all__ = ["PRESETS", "ValidationPlan", "SweepResult", "validate", "plan_from", "resolve_device", "exact_for",

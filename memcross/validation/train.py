@@ -27,12 +27,63 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memcross.validation.data import GMMData
+from memcross.validation.data import GMMData, check_seed
 from memcross.validation.model import check_any_init, family_class
 from memcross.validation.process import Process
 
 #: Points of the loss / variance history kept per size.
 HISTORY_POINTS = 200
+#: Most optimizer steps of one training run (2,000 x the presets' 50,000 would take weeks on CPU).
+MAX_STEPS = 100_000_000
+#: Most noise draws ``R`` per training point and step.
+MAX_DRAWS = 10_000
+
+
+def training_memory(d: int, N: int, draws: int, sizes, itemsize: int = 4, colored: bool = False) -> int:
+    """Bytes one training step of ``sizes`` holds at its peak, about (measured within 1.5x on CPU).
+
+    ``B = N R`` noisy points. The isotropic family holds a few ``(B, d)`` arrays, ``(B, sum M)``
+    logits, weights and their gradient, and about 7 ``(S, B, d)`` per-size errors and gradients; the
+    coloured family works size by size: about 18 ``(B, 3P)`` arrays and ``(3B, M)`` colour-space
+    arrays."""
+    sizes = [int(M) for M in sizes]
+    B, total, S = N * draws, sum(sizes), len(sizes)
+    if colored:
+        return int(itemsize * (18 * B * d + 3 * B * (2 * total + 20 * max(sizes))))
+    return int(itemsize * (4 * B * d + 4 * B * total + 7 * S * B * d))
+
+
+def check_loss_weights(setting, config: TrainConfig) -> None:
+    """Refuse a training loss (``config.target``, ``config.weighting``) whose x0-unit weight
+    ``lambda sigma^2`` is not finite on the setting's time measure (what :class:`Trainer` would
+    refuse), before anything runs."""
+    train_setting = setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)
+    process = Process(train_setting)
+    with np.errstate(all="ignore"):
+        if process.is_grid:
+            table = process.quadrature()
+            kappa = table.lam * table.sigma**2
+        else:
+            lo, hi = process.bounds
+            t = np.linspace(lo, hi, 257)[1:-1]
+            kappa = process.lam(t) * process.sigma(t) ** 2
+    if not np.all(np.isfinite(np.asarray(kappa, dtype=float))):
+        raise ValueError(f"--train-weighting {config.weighting!r} is not finite on the time measure "
+                         f"{setting.time!r}; choose another weighting or time measure")
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the parameters became NaN or infinite: the learning rate is too high for the
+    problem (or the weighting too steep)."""
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int_in(value, name: str, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ValueError(f"{name} must be a positive integer (at most {high:,}), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,21 +107,48 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        for name in ("steps", "draws"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.final_lr, (int, float)) and 0 <= self.final_lr <= self.lr):
-            raise ValueError(f"final_lr must be in [0, lr], got {self.final_lr!r}")
-        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
+        """Every field is checked here, before any data or store exists; the messages name the
+        ``memcross validate`` flag of the field (``--lr``, ``--train-target``, ...)."""
+        _int_in(self.steps, "--steps", MAX_STEPS)
+        _int_in(self.draws, "--draws", MAX_DRAWS)
+        if not (_finite_number(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be a finite positive number, got {self.lr!r}")
+        if not (_finite_number(self.final_lr) and 0 <= self.final_lr <= self.lr):
+            raise ValueError(f"final_lr must be a number in [0, lr] = [0, {self.lr}], got {self.final_lr!r}")
+        if not (_finite_number(self.warmup) and 0 <= self.warmup < 1):
             raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
-        if self.update_ema is not None and not 0 < self.update_ema < 1:
-            raise ValueError(f"update_ema must be in (0, 1) or unset, got {self.update_ema!r}")
+        betas = self.betas
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+                and all(_finite_number(b) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        if not (_finite_number(self.eps) and self.eps > 0):
+            raise ValueError(f"eps must be a finite positive number, got {self.eps!r}")
+        if self.update_ema is not None and not (_finite_number(self.update_ema) and 0 < self.update_ema < 1):
+            raise ValueError(f"--update-ema must be a number in (0, 1) or unset, got {self.update_ema!r}")
+        if self.init_variance is not None and not (_finite_number(self.init_variance) and self.init_variance > 0):
+            raise ValueError(f"--init-variance must be a finite positive number, got {self.init_variance!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         check_any_init(self.init)
+        check_seed(self.seed, "--train-seed")
+        from memcross.theory.targets import get_target
+        from memcross.theory.weightings import get_weighting
+
+        if not isinstance(self.target, str):
+            raise ValueError(f"--train-target must be a target name, got {self.target!r}")
+        try:
+            get_target(self.target)
+        except ValueError as exc:
+            raise ValueError(f"--train-target {self.target!r}: {exc}") from None
+        if not isinstance(self.weighting, str):
+            raise ValueError(f"--train-weighting must be a weighting name, got {self.weighting!r}")
+        if self.weighting.partition(":")[0].strip() == "custom":
+            raise ValueError("--train-weighting 'custom' is not available: the training loss takes a named "
+                             "weighting (e.g. eps-uniform, x0-uniform, min-snr, edm)")
+        try:
+            get_weighting(self.weighting, self.target)
+        except ValueError as exc:
+            raise ValueError(f"--train-weighting {self.weighting!r}: {exc}") from None
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -202,9 +280,12 @@ class Trainer:
         while self.step < stop:
             a, s, kappa, z = self.batch()
             per_size, grads = self.family.loss_and_grad(self.x0, z, a, s, kappa)
+            loss = per_size.detach().double().cpu()
+            if not bool(torch.isfinite(loss).all()):
+                self._diverged(loss.tolist(), "the loss", self.step + 1)
             self._adam(grads, self.config.learning_rate(self.step))
             self.step += 1
-            self._window += per_size.detach().double().cpu()
+            self._window += loss
             self._window_n += 1
             if self.step % log_every == 0 or self.step == self.config.steps:
                 self.history.steps.append(self.step)
@@ -215,8 +296,26 @@ class Trainer:
             if progress is not None:
                 progress.update(1)
             if callback is not None and every and self.step % every == 0 and self.step < self.config.steps:
+                self.check_finite()  # never checkpoint NaN parameters
                 callback(self)
+        self.check_finite()
         return self.history
+
+    def _diverged(self, values: list[float], what: str, step: int) -> None:
+        bad = [M for M, v in zip(self.sizes, values) if not math.isfinite(v)]
+        value = next(v for v in values if not math.isfinite(v))
+        raise TrainingDiverged(f"training diverged at step {step}: {what} is {value} for size(s) M = "
+                               f"{', '.join(map(str, bad))} (lr {self.config.lr:g}); lower --lr")
+
+    def check_finite(self) -> None:
+        """Raise :class:`TrainingDiverged` if some size's parameters are NaN or infinite."""
+        if all(bool(torch.isfinite(p).all()) for p in self.family.parameters()):
+            return
+        values = []
+        for i in range(len(self.sizes)):
+            flat = np.concatenate([np.ravel(v) for v in self.family.arrays(i).values()])
+            values.append(float(flat[~np.isfinite(flat)][0]) if not np.all(np.isfinite(flat)) else 0.0)
+        self._diverged(values, "a parameter", self.step)
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -315,6 +414,10 @@ def convergence(history: History, index: int, tail: float = 0.1) -> dict:
     late = steps > last * (1 - tail)
     before = (steps > last * (1 - 2 * tail)) & ~late
     out = {"final_loss": float(loss[-1]), "final_variance": float(var[-1])}
+    if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(var))):
+        # a NaN / inf loss or variance: never "converged"
+        out.update(loss_fell=False, variance_moved=False, converged=False, finite=False)
+        return out
     if late.sum() < 2 or before.sum() < 2:
         out.update(loss_fell=False, variance_moved=False, converged=True)
         return out

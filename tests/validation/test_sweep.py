@@ -128,3 +128,77 @@ def test_colored_templates_sweep_stores_and_reports(tmp_path):
     assert iso.trained_config(4) != plan.trained_config(3)
     again = validate(plan, st)
     assert again.summary == s and st.count("params") == 2
+
+
+# -- `memcross validate` refuses mistakes before it writes anything -------------------------------
+VALIDATE = ["validate", "--dim", "8", "--components", "2", "--train", "20", "--sizes", "4,20", "--steps", "20",
+            "--draws", "2", "--n-eval", "10", "--exact-draws", "1", "--no-progress", "--no-figure"]
+
+
+def _main(capsys, *args):
+    from memcross.cli import main
+
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--init-variance", "0"], "--init-variance must be a finite positive number, got 0.0"),
+    (["--init-variance", "nan"], "--init-variance must be a finite positive number, got nan"),
+    (["--lr", "inf"], "--lr must be a finite positive number, got inf"),
+    (["--lr", "nan"], "--lr must be a finite positive number, got nan"),
+    (["--update-ema", "nan"], "--update-ema must be a number in (0, 1)"),
+    (["--train-target", "x1"], "--train-target 'x1': unknown target 'x1'"),
+    (["--train-weighting", "foo"], "--train-weighting 'foo': unknown weighting 'foo'"),
+    (["--train-weighting", "custom"], "--train-weighting 'custom' is not available"),
+    (["--time", "grid:0,0.999,11"], "--train-weighting 'eps-uniform' is not finite on the time measure"),
+    (["--seed", str(2**64)], "--seed must be an integer in [0, 2**63), got 18446744073709551616"),
+    (["--seed", "-1"], "--seed must be an integer in [0, 2**63)"),
+    (["--train-seed", str(2**63)], "--train-seed must be an integer in [0, 2**63)"),
+    (["--n-eval", "0"], "--n-eval must be a positive integer"),
+    (["--exact-draws", "100000"], "--exact-draws must be a positive integer (at most 10,000)"),
+    (["--refine", "-1"], "--refine must be an integer in [0, N]"),
+])
+def test_validate_mistakes_write_nothing(tmp_path, capsys, extra, message):
+    store = tmp_path / "s.sqlite"
+    rc, err = _main(capsys, *VALIDATE, *extra, "--store", store)
+    assert rc == 2 and err.count("\n") == 1 and message in err, err
+    assert not store.exists()
+
+
+def test_validate_refuses_what_does_not_fit_in_memory(tmp_path, capsys, monkeypatch):
+    from memcross.validation import data as data_mod
+
+    monkeypatch.setattr(data_mod, "available_memory", lambda: 2**30)
+    store = tmp_path / "s.sqlite"
+    rc, err = _main(capsys, *VALIDATE[:2], "1000000", *VALIDATE[3:], "--store", store)
+    assert rc == 2 and err.count("\n") == 1 and not store.exists()
+    assert "exact: (d, N) = (1000000, 20)" in err and "more than the 0.8 GiB available" in err
+    assert "lower --dim/--train/--draws" in err
+    rc, err = _main(capsys, "validate", "--dim", "1000", "--components", "2", "--train", "20", "--draws", "10000",
+                    "--store", store, "--no-progress", "--no-figure")
+    assert rc == 2 and err.count("\n") == 1 and not store.exists()
+    assert "validate: training (d, N, R) = (1000, 20, 10000) with sizes [2, 4, ..., 20] (10 sizes)" in err
+    assert "lower --dim/--train/--draws/--sizes" in err
+
+
+def test_plan_memory_estimates():
+    from memcross.validation.train import training_memory
+
+    plan = tiny_plan()
+    plan.check_memory()
+    assert plan.data_dimension() == 8
+    assert training_memory(30, 100, 10, range(10, 101, 10)) < 2**26  # the quick sweep: tens of MiB
+    assert training_memory(60, 100, 10, [10]) == 2 * training_memory(30, 100, 10, [10]) - 4 * 4 * 1000 * 10
+
+
+def test_diverging_training_fails_and_stores_no_size(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    rc, err = _main(capsys, *VALIDATE, "--lr", "1e30", "--store", store)
+    assert rc == 2 and err.count("\n") == 1
+    assert "training diverged at step" in err and "lower --lr" in err
+    st = Store(store, create=False)
+    try:
+        assert st.count("params") == 0 and st.count("size") == 0 and st.count("summary") == 0
+    finally:
+        st.close()

@@ -106,3 +106,61 @@ def test_size_above_N_is_refused(small):
     data, proc = small
     with pytest.raises(ValueError, match=r"M must be an integer in \[1, N\]"):
         Trainer(data, proc, [5, 21], TrainConfig(steps=1))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lr": float("inf")}, "--lr must be a finite positive number, got inf"),
+    ({"lr": float("nan")}, "--lr must be a finite positive number, got nan"),
+    ({"lr": 0}, "--lr must be a finite positive number"),
+    ({"final_lr": float("nan")}, "final_lr must be a number in"),
+    ({"init_variance": 0.0}, "--init-variance must be a finite positive number, got 0.0"),
+    ({"init_variance": float("nan")}, "--init-variance must be a finite positive number, got nan"),
+    ({"init_variance": float("inf")}, "--init-variance must be a finite positive number, got inf"),
+    ({"update_ema": float("nan")}, "--update-ema must be a number in"),
+    ({"target": "x1"}, "--train-target 'x1': unknown target 'x1'; known targets: x0, eps"),
+    ({"weighting": "foo"}, "--train-weighting 'foo': unknown weighting 'foo'"),
+    ({"weighting": "min-snr:gamma=-1"}, "--train-weighting 'min-snr:gamma=-1': .*gamma must be positive"),
+    ({"weighting": "custom"}, "--train-weighting 'custom' is not available"),
+    ({"seed": -1}, r"--train-seed must be an integer in \[0, 2\*\*63\)"),
+    ({"seed": 2**64}, r"--train-seed must be an integer in \[0, 2\*\*63\)"),
+    ({"steps": 10**9}, "--steps must be a positive integer"),
+    ({"draws": 10**5}, "--draws must be a positive integer"),
+    ({"betas": (0.9, 1.5)}, "betas must be two numbers"),
+    ({"eps": 0}, "eps must be a finite positive number"),
+])
+def test_bad_config_names_the_flag(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_a_weighting_that_is_infinite_on_the_measure_is_refused_up_front():
+    from memcross.validation.train import check_loss_weights
+
+    check_loss_weights(Setting(d=4, K=2, N=8), TrainConfig())
+    with pytest.raises(ValueError, match="--train-weighting 'eps-uniform' is not finite on the time measure"):
+        check_loss_weights(Setting(d=4, K=2, N=8, time="grid:0,0.999,11"), TrainConfig())
+
+
+def test_divergence_fails_with_the_step_and_advice(small):
+    from memcross.validation.train import TrainingDiverged
+
+    data, proc = small
+    tr = Trainer(data, proc, [3, 20], TrainConfig(steps=50, draws=2, lr=1e30, warmup=0, final_lr=0))
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: the loss is nan .*; lower --lr"):
+        tr.run()
+    tr = Trainer(data, proc, [3, 20], TrainConfig(steps=5, draws=2))
+    with torch.no_grad():
+        tr.family.means[4, 0] = float("inf")  # a mean of the second size
+    with pytest.raises(TrainingDiverged, match=r"a parameter is inf for size\(s\) M = 20"):
+        tr.check_finite()
+
+
+def test_non_finite_history_is_never_converged():
+    steps = list(range(10, 1010, 10))
+    nan_loss = History(steps, [[1.0]] * 99 + [[float("nan")]], [[0.5]] * 100)
+    inf_var = History(steps, [[1.0]] * 100, [[0.5]] * 99 + [[float("inf")]])
+    for hist in (nan_loss, inf_var):
+        out = convergence(hist, 0)
+        assert out["converged"] is False and out["finite"] is False
+    short = History([10, 20], [[float("nan")], [float("nan")]], [[0.5], [0.5]])
+    assert convergence(short, 0)["converged"] is False
