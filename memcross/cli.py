@@ -628,14 +628,10 @@ def _study_and_store(args, create: bool):
 
 
 def _cmd_study(args) -> int:
-    from memcross.numerics.tables import render_table
-    from memcross.validation.study import error_rows, run_study, study_rows
+    from memcross.validation.study import check_workers, error_rows, render_report, run_study, study_rows
 
     if args.action == "run":
-        if args.workers is not None and args.workers < 1:
-            raise UsageError(f"--workers must be a positive integer, got {args.workers}")
-        if args.dask_local is not None and args.dask_local < 1:
-            raise UsageError(f"--dask-local must be a positive integer, got {args.dask_local}")
+        check_workers(args.workers, args.dask_local, args.dask_scheduler)  # before a store exists
         study, store = _study_and_store(args, create=True)
         summary = run_study(study, store, args.workers or 0, args.dask_scheduler, args.dask_local, args.add,
                             log=lambda m: print(m, flush=True), progress=not args.no_progress)
@@ -647,33 +643,14 @@ def _cmd_study(args) -> int:
         output_path(args.output, "--output")
     study, store = _study_and_store(args, create=False)
     rows, failed = study_rows(study, store)
-    errors = error_rows(rows)
     if args.json:
         import json
 
-        _write_or_print(json.dumps({"study": study.name, "rows": rows, "errors": errors, "failed": failed}, indent=2),
+        report = {"study": study.name, "rows": rows, "errors": error_rows(rows), "failed": failed}
+        _write_or_print(json.dumps(report, indent=2), args.output)
+    else:  # CSV keeps every digit, in one table
+        _write_or_print(render_report(study, rows, failed, args.format, None if args.format == "csv" else 4),
                         args.output)
-    else:
-        columns = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
-        digits = None if args.format == "csv" else 4  # CSV keeps every digit
-        tables = [("", render_table(rows, columns, args.format, caption=f"study {study.name}", digits=digits))]
-        if errors:
-            tables.append(("errors", render_table(errors, list(errors[0]), args.format,
-                                                  caption="errors of each predictor", digits=digits)))
-        if failed:
-            tables.append(("failed", render_table(failed, ["cell", "error"], args.format,
-                                                  caption="cells without a result")))
-        if args.format != "csv":
-            _write_or_print("\n\n".join(t for _, t in tables), args.output)
-        else:  # one table per CSV file
-            _write_or_print(tables[0][1], args.output)
-            for name, table in tables[1:]:
-                if args.output:
-                    path = Path(args.output)
-                    _write_or_print(table, str(path.with_name(f"{path.stem}-{name}{path.suffix}")))
-                else:
-                    print(f"note: the {name} table is left out of CSV on standard output; "
-                          "give --output FILE.csv (one file per table) or use --json", file=sys.stderr)
     if figure is not None:
         from memcross.numerics.plots import study_figure
 
