@@ -494,8 +494,9 @@ def _cmd_exact(args) -> int:
     colored = args.data == "colored-templates"
     setting = _colored_setting(args) if colored else _setting_from(args)
     spec = data_spec(args.data, args.templates, args.sc2)
-    if args.draws < 1:
-        raise UsageError(f"--draws must be a positive integer, got {args.draws}")
+    from memcross.validation.exact import check_exact_inputs
+
+    check_exact_inputs(setting, args.draws, args.seed, spec)  # draws, seed, memory: before any work
     _set_threads(args)
     data = build_data(setting, args.seed, spec)  # checks the templates before the store is touched
     store = _open_store(args)
