@@ -133,7 +133,12 @@ def _cmd_derive(args) -> int:
 
         _write_or_print(json.dumps(_derivation_dict(derivation, report), indent=2), args.output)
         return status
-    text = derivation.latex() if args.latex else derivation.text()
+    if args.standalone and not args.latex:
+        raise UsageError("--standalone needs --latex")
+    if args.latex:
+        text = derivation.latex_document() if args.standalone else derivation.latex()
+    else:
+        text = derivation.text()
     if report is not None:
         text += "\n\n" + (("% " + report.describe().replace("\n", "\n% ")) if args.latex else report.describe())
     _write_or_print(text, args.output)
@@ -819,6 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true", help="LaTeX align block instead of plain text")
     p.add_argument("--verify", action="store_true", help="also verify every step (exit 1 if one fails)")
     p.add_argument("--output", default=None, help="write to FILE instead of printing")
+    p.add_argument("--standalone", action="store_true",
+                   help="with --latex: a compilable LaTeX document (article + amsmath)")
     p.add_argument("--json", action="store_true", help="the steps (and verification) as JSON")
     p.set_defaults(func=_cmd_derive)
 

@@ -31,7 +31,6 @@ and the rest continue.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import sys
 import traceback
@@ -39,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memcross._checks import available_cpus
 from memcross.validation.store import Store, canonical, config_key
 
 METHODS = ("predict", "exact", "validate")
@@ -147,10 +147,7 @@ def check_study_name(name, where: str = "study name") -> str:
 
 def usable_cpus() -> int:
     """CPUs this process may run on: its affinity mask where the OS has one, else ``os.cpu_count()``."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return available_cpus()
 
 
 def _table(value, what: str) -> dict:
