@@ -135,7 +135,6 @@ def test_cli_exact_refuses_before_writing(tmp_path, capsys, one_gib, args, messa
     assert not store.exists()
 
 
-@pytest.mark.xfail(strict=False, reason="cli.py checks the exact request only once it calls check_exact_inputs")
 @pytest.mark.parametrize("args,message", [
     (["--dim", "1000000"], "exact: (d, N) = (1000000, 200)"),
     (["--seed", str(2**64)], "--seed must be an integer in [0, 2**63)"),

@@ -321,11 +321,6 @@ def test_run_study_refuses_executors_before_claiming_the_store(tmp_path):
     assert store.meta("study") is None and store.count("cell") == 0
 
 
-CLI_EXECUTOR = pytest.mark.xfail(strict=False, reason="cli.py opens the store before run_study checks the executor "
-                                 "until it calls study.check_workers first")
-
-
-@CLI_EXECUTOR
 @pytest.mark.parametrize("flags,message", [
     (["--workers", "100000"], "--workers must be an integer from 1 to"),
     (["--workers", "2", "--dask-local", "2"], "choose one executor"),
@@ -372,7 +367,6 @@ def test_report_renders_one_csv_table(tmp_path, monkeypatch):
     assert "errors of each predictor" in md and "cells without a result" in md and "disk on fire" in md
 
 
-@pytest.mark.xfail(strict=False, reason="cli.py renders the report itself until it calls study.render_report")
 def test_cli_report_csv_is_one_table(tmp_path, monkeypatch, capsys):
     import csv
     import io
