@@ -196,8 +196,9 @@ class GMMFamily:
 
         With :math:`c_1 = \alpha/v_t`, :math:`c_2 = \alpha^2/(2 v_t)`, logits
         :math:`\ell = c_1 x\cdot\mu - c_2\|\mu\|^2`, :math:`w = \mathrm{softmax}(\ell)` per model,
-        :math:`g_{\bar\mu} = 2\kappa\sigma e/(B v_t)` and :math:`P = w \odot (g_{\bar\mu}\cdot\mu -
-        g_{\bar\mu}\cdot\bar\mu)/v_t`:
+        :math:`g_{\bar\mu} = 2\kappa\sigma e/(B v_t)`, :math:`G = g_{\bar\mu}\cdot\mu/v_t` and
+        :math:`P = w \odot (G - \sum_j w_j G_j)` (from the one :math:`G`, not :math:`g_{\bar\mu}\cdot\bar\mu`
+        separately: at the memorizer :math:`|G|` is ~1e10 while :math:`P` is ~1e-5):
         :math:`\nabla_{\mu} = w^\top g_{\bar\mu} + P^\top(\alpha x) - \mu\,(P^\top\alpha^2)` and
         :math:`\partial_v = \sum g_e\cdot(\alpha z - \alpha^2 e)/v_t - \sum_b \alpha^2 \sum_m P\ell`."""
         B = x0.shape[0]
@@ -230,14 +231,15 @@ class GMMFamily:
         g_v = (g_e * (at * z - at**2 * e) / vt3).sum((1, 2))
         g_mu = g_e * (st / vt3)  # gradient w.r.t. mean_mu
         g_mu_vt = g_mu / vt3
-        rowdot = (g_mu_vt * mean_mu).sum(2).T  # (B, S)
         a2 = alpha**2
         P = torch.empty_like(raw)
         g_means = torch.empty_like(means)
         for i, sl in enumerate(slices):
-            p = P[:, sl]
-            torch.mm(g_mu_vt[i], means[sl].T, out=p)
-            p.sub_(rowdot[:, i : i + 1]).mul_(w[:, sl])
+            p, wi = P[:, sl], w[:, sl]
+            torch.mm(g_mu_vt[i], means[sl].T, out=p)  # G = g . mu / v_t
+            # softmax backward from this same G: g . mu_bar taken as a separate product is rounded
+            # differently, and near the memorizer (|G| ~ 1e10, P ~ 1e-5) that difference is all noise
+            p.sub_((wi * p).sum(1, keepdim=True)).mul_(wi)
             g_v[i] -= (p * raw[:, sl]).sum(1).dot(a2)
             torch.mm(w[:, sl].T, g_mu[i], out=g_means[sl])
         g_means += P.T @ (alpha.reshape(B, 1) * x)
