@@ -226,7 +226,10 @@ def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, d
     pmem = torch.zeros(points.shape[0], T, dtype=torch.float64)
     pts = points.to(dtype=dtype, device=device)
     per_time = draws * n_clean
-    for ti in range(T):
+    from tqdm import tqdm
+
+    # a progress bar on a terminal only (disable=None), on stderr
+    for ti in tqdm(range(T), desc="exact losses", unit="time", disable=None, leave=False):
         a, s = alpha[ti], sigma[ti]
         xq0 = x0.repeat(draws, 1)
         xq = a * xq0 + s * z[ti].reshape(-1, d)
