@@ -53,7 +53,7 @@ BAD = [
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number"),
     (["--data", "colored-templates", "--init", "sphere"],
      "init 'sphere' is not available for coloured templates; known inits: pmem, oracle, random"),
-    (["--data", "colored-templates", "--templates", "digits:side=1"], "is all zero"),
+    (["--data", "colored-templates", "--templates", "digits:side=1"], "digits side must be an integer in [2, 128]"),
     (["--init", "oracle"], "init 'oracle' is not available for the isotropic GMM"),
 ]
 
