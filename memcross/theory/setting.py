@@ -13,6 +13,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from memcross._checks import did_you_mean
 from memcross.theory.measures import PAPER_GRID, Grid, Interval, exact_number, parse_time_measure
 from memcross.theory.schedules import Schedule, custom_schedule, get_schedule, schedule_names
 from memcross.theory.targets import Target, get_target
@@ -80,7 +81,8 @@ class Setting:
         elif self.alpha or self.sigma:
             raise ValueError(f"alpha/sigma expressions are only used with schedule 'custom', not {self.schedule!r}")
         elif self.schedule not in schedule_names():
-            raise ValueError(f"unknown schedule {self.schedule!r}; known schedules: {', '.join(schedule_names())}, custom")
+            raise ValueError(f"unknown schedule {self.schedule!r}; known schedules: {', '.join(schedule_names())}, custom"
+                             f"{did_you_mean(self.schedule, [*schedule_names(), 'custom'])}")
         if self.t_max is not None:
             try:
                 t_max = exact_number(self.t_max, "t_max")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from memcross._checks import did_you_mean
 from memcross.theory.schedules import Schedule, simplest
 from memcross.theory.symbols import alpha, sigma, t
 
@@ -110,7 +111,7 @@ def target_names() -> list[str]:
 def get_target(name: str) -> Target:
     """The target called ``name``; an unknown name lists the known ones."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown target {name!r}; known targets: {', '.join(_REGISTRY)}")
+        raise ValueError(f"unknown target {name!r}; known targets: {', '.join(_REGISTRY)}{did_you_mean(name, _REGISTRY)}")
     return _REGISTRY[name]
 
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from memcross._checks import did_you_mean
 from memcross.theory.parser import parse_expression
 from memcross.theory.schedules import Schedule, simplest
 from memcross.theory.symbols import alpha, psi, sigma, t
@@ -151,7 +152,8 @@ def get_weighting(spec: str, target: str = "x0", expression: str | None = None) 
         raise ValueError("weighting must be a non-empty name")
     name, _, rest = spec.strip().partition(":")
     if name not in _REGISTRY:
-        raise ValueError(f"unknown weighting {name!r}; known weightings: {', '.join(_REGISTRY)}")
+        raise ValueError(f"unknown weighting {name!r}; known weightings: {', '.join(_REGISTRY)}"
+                         f"{did_you_mean(name, _REGISTRY)}")
     kind = _REGISTRY[name]
     get_target(target)
     params = dict(kind.defaults)

@@ -26,6 +26,10 @@ def test_misspelt_command_and_option_get_a_suggestion(capsys):
     # no abbreviations: --schedul is not --schedule
     fails(capsys, ["predict", "--schedul", "vp"], "did you mean '--schedule'?")
     fails(capsys, ["lst"], "did you mean 'list'?")
+    # and a misspelt registry name
+    fails(capsys, ["predict", "--schedule", "vpp"], "did you mean 'vp'?")
+    fails(capsys, ["predict", "--weighting", "min-snrr"], "did you mean 'min-snr'?")
+    fails(capsys, ["predict", "--target", "epss"], "did you mean 'eps'?")
 
 
 @pytest.mark.parametrize("what", ["config", "records"])
