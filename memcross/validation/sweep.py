@@ -44,7 +44,7 @@ from memcross.validation.sampler import get_sampler
 from memcross.validation.store import Store, StoreError, config_key
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
-#: Presets: the paper's protocol (THEORY.md section 6) and a CPU-sized one. Both use the paper's
+#: Presets: the paper's protocol (docs/validation.md, "Training") and a CPU-sized one. Both use the paper's
 #: optimizer and learning-rate schedule; ``quick`` trades noise draws for evaluation samples.
 PRESETS: dict[str, dict] = {
     "paper": {"steps": 50_000, "draws": 100, "n_eval": 50},

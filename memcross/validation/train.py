@@ -1,6 +1,6 @@
 r"""Training the GMM family on the denoising score-matching loss, all sizes together.
 
-Loss (THEORY.md section 6), for a network predicting target ``f`` with weight ``w`` stated on
+Loss (docs/validation.md, "Training"), for a network predicting target ``f`` with weight ``w`` stated on
 ``f`` — equivalently the x0-unit weight :math:`\lambda = c_f w`:
 
 .. math:: L = \frac{1}{N R}\sum_{i, r} \lambda(t_{ir}) \|f_\theta(t_{ir}, x_{ir}) - x^i\|^2,
