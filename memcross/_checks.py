@@ -68,3 +68,43 @@ def check_threads(value, name: str = "--threads") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cpus:
         raise ValueError(f"{name} must be an integer in [1, {cpus}] (the CPUs this process may use), got {value!r}")
     return value
+
+
+#: The largest text file (a configuration, a study, records) read whole: 64 MiB.
+MAX_TEXT_BYTES = 64 * 2**20
+
+
+def read_text(path, where: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The UTF-8 text of a user's file, or a ValueError that starts with ``where`` and says why
+    it cannot be read (missing, a folder, unreadable, too large, not UTF-8)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ValueError(f"{where} not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where} is a folder, not a file") from None
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > max_bytes:
+        raise ValueError(f"{where} is larger than {max_bytes // 1024} KiB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not a text file (not UTF-8 at byte {exc.start})") from None
+
+
+def parse_toml(text: str, where: str) -> dict:
+    """TOML ``text`` as a dict, or a ValueError that starts with ``where``."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where} is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None

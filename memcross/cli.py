@@ -107,21 +107,6 @@ def output_path(output: str, flag: str, suffixes: tuple[str, ...] | None = None)
     return path
 
 
-def read_text_file(path: str, what: str) -> str:
-    """The text of a user's file, or one line saying why it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path!r} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path!r} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path!r} is not a text file (not UTF-8)") from None
-    except OSError as exc:
-        raise UsageError(f"{what} {path!r} cannot be read ({exc.strerror or exc})") from None
-
-
 def _cmd_derive(args) -> int:
     from memcross.theory.derivation import derive
 
@@ -213,17 +198,9 @@ def _grid_values(spec: str) -> tuple[str, list]:
 
 
 def _load_config(path: str) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    text = read_text_file(path, "--config: file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--config: {path!r} is not valid TOML ({exc})") from None
-    except RecursionError:
-        raise UsageError(f"--config: {path!r} is nested too deeply") from None
+    from memcross._checks import parse_toml, read_text
+
+    data = parse_toml(read_text(path, f"--config: file {path!r}"), f"--config: {path!r}")
     setting = data.get("setting", {})
     if not isinstance(setting, dict):
         raise UsageError(f"--config: {path!r}: [setting] must be a table of setting fields")
@@ -379,7 +356,9 @@ def _cmd_table(args) -> int:
     if args.store is not None:
         rows, default_columns = _store_rows(args.store, args.kind)
     else:
-        text = read_text_file(args.records, "records file")
+        from memcross._checks import read_text
+
+        text = read_text(args.records, f"records file {args.records!r}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError:

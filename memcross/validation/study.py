@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memcross._checks import available_cpus
+from memcross._checks import available_cpus, parse_toml, read_text
 from memcross.validation.store import Store, canonical, config_key
 
 METHODS = ("predict", "exact", "validate")
@@ -101,33 +100,9 @@ def load_study(path: str | Path) -> Study:
     Whatever is wrong with the file — missing, a directory, unreadable, larger than
     :data:`MAX_STUDY_BYTES`, not UTF-8, not TOML, nested too deeply, or a study that does not
     check — is one ValueError that names the file."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     path = Path(path)
     where = f"study file {str(path)!r}"
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_STUDY_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError(f"{where} not found") from None
-    except IsADirectoryError:
-        raise ValueError(f"{where} is a directory, not a TOML file") from None
-    except OSError as exc:
-        raise ValueError(f"{where} cannot be read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_STUDY_BYTES:
-        raise ValueError(f"{where} is larger than {MAX_STUDY_BYTES // 1024} KiB; a study file is a few lines of TOML")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}); is it a TOML file?") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{where} is not valid TOML ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None
+    data = parse_toml(read_text(path, where, MAX_STUDY_BYTES), where)
     try:
         return parse_study(data, default_name=path.stem)
     except RecursionError:

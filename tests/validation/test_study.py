@@ -219,7 +219,7 @@ def test_unreadable_study_files_name_the_file(tmp_path):
     deep.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
     huge = tmp_path / "huge.toml"
     huge.write_text("# padding\n" * (MAX_STUDY_BYTES // 10 + 1))
-    cases = [(folder, "is a directory"), (binary, "is not UTF-8 text"), (deep, "is nested too deeply"),
+    cases = [(folder, "is a folder"), (binary, "is not a text file"), (deep, "is nested too deeply"),
              (huge, "is larger than 1024 KiB"), (tmp_path / "missing.toml", "not found")]
     for path, message in cases:
         with pytest.raises(ValueError, match=message) as err:
@@ -265,7 +265,7 @@ def test_cli_binary_and_folder_study_files(tmp_path, capsys):
     binary, folder = tmp_path / "b.toml", tmp_path / "f.toml"
     binary.write_bytes(bytes(range(256)))
     folder.mkdir()
-    for path, message in ((binary, "is not UTF-8 text"), (folder, "is a directory")):
+    for path, message in ((binary, "is not a text file"), (folder, "is a folder")):
         rc, err = _main(capsys, "study", "run", path, "--store", tmp_path / "s.sqlite")
         assert rc == 2 and err.count("\n") == 1 and message in err and str(path) in err
     assert not (tmp_path / "s.sqlite").exists()
