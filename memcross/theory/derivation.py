@@ -88,19 +88,42 @@ def latex_text(text: str) -> str:
 LONG = 60
 
 
+#: Exact integers beyond this many bits (about 1000 digits) are printed by their value.
+HUGE_BITS = 3322
+
+
+def _huge_numbers_as_values(expr):
+    """``expr`` with exact rationals of more than about 1000 digits replaced by 20-digit values
+    (Python refuses to print integers beyond 4300 digits, and nobody reads them)."""
+    if not isinstance(expr, sp.Basic):
+        return expr
+    huge = {r: sp.Float(r, 20) for r in expr.atoms(sp.Rational) if max(abs(r.p), r.q).bit_length() > HUGE_BITS}
+    return expr.xreplace(huge) if huge else expr
+
+
+def _exact_length(expr) -> int | None:
+    """Characters of ``sstr(expr)`` for an exact number, None when it is too long to print."""
+    try:
+        return len(sp.sstr(expr))
+    except ValueError:  # an integer beyond Python's printing limit
+        return None
+
+
 def show_text(expr) -> str:
     """``sstr`` of ``expr``; an exact rational too long to read is shown with its value."""
-    text = sp.sstr(expr)
-    if len(text) > LONG and _is_exact_number(expr):
-        return f"{sp.N(expr, 20)} (exact: {expr.__class__.__name__.lower()}, {len(text)} characters)"
-    return text
+    if _is_exact_number(expr):
+        length = _exact_length(expr)
+        if length is None or length > LONG:
+            size = f"{length} characters" if length is not None else "over 4300 digits"
+            return f"{sp.N(expr, 20)} (exact: {expr.__class__.__name__.lower()}, {size})"
+    return sp.sstr(_huge_numbers_as_values(expr))
 
 
 def show_latex(expr) -> str:
     """``latex`` of ``expr``; an exact number too long to read is shown by its value."""
-    if len(sp.sstr(expr)) > LONG and _is_exact_number(expr):
+    if _is_exact_number(expr) and (_exact_length(expr) or LONG + 1) > LONG:
         return f"{sp.N(expr, 20)}\\ldots"
-    return sp.latex(expr)
+    return sp.latex(_huge_numbers_as_values(expr))
 
 
 def _is_exact_number(expr) -> bool:

@@ -7,6 +7,7 @@ r"""Time measures: uniform on an interval :math:`[t_{min}, t_{max}]` or on an ex
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from memcross.theory.parser import decimal_fraction
 from memcross.theory.symbols import t
 
 #: Seconds a symbolic integration may take before it is left unevaluated (main thread only).
@@ -29,10 +31,9 @@ def exact_number(value, name: str) -> sp.Rational:
         raise ValueError(f"{name} must be a rational number, got {value}")
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        frac = Fraction(str(value).strip())
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    frac = value if isinstance(value, Fraction) else decimal_fraction(str(value).strip(), name)
     return sp.Rational(frac.numerator, frac.denominator)
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
 
 from memcross.theory.symbols import USER_SYMBOLS
@@ -21,6 +23,58 @@ MAX_LENGTH = 2000
 MAX_DEPTH = 60
 MAX_EXPONENT = 1000
 MAX_DIGITS = 10_000
+
+
+class NumberRangeError(ValueError):
+    """A number too large (or too finely resolved) to be handled as an exact rational."""
+
+
+_DECIMAL = re.compile(r"\s*[+-]?(?P<int>[0-9_]*)(?:\.(?P<frac>[0-9_]*))?(?:[eE](?P<exp>[+-]?[0-9_]+))?\s*")
+
+
+def decimal_fraction(text: str, what: str) -> Fraction:
+    """``text`` (``3``, ``-0.25``, ``1e-3``, ``1/3``) as an exact fraction, refusing numbers too
+    large to handle exactly: a decimal exponent beyond +-``MAX_EXPONENT`` or more than
+    ``MAX_DIGITS`` digits (``1e-9999999`` would otherwise build a ten-million-digit integer).
+    Raises ``ValueError`` naming ``what``."""
+    text = str(text)
+    parts = text.split("/")
+    if len(parts) > 2 or not text.strip():
+        raise ValueError(f"{what} must be a number, got {text!r}")
+    for part in parts:
+        m = _DECIMAL.fullmatch(part)
+        if m is None or not (m["int"] or m["frac"]):
+            raise ValueError(f"{what} must be a number, got {text!r}")
+        exponent = int(m["exp"].replace("_", "")) if m["exp"] else 0
+        digits = len((m["int"] or "") + (m["frac"] or ""))
+        if abs(exponent) > MAX_EXPONENT or digits > MAX_DIGITS:
+            raise NumberRangeError(
+                f"{what}: {text!r} is out of range (at most {MAX_DIGITS} digits and a decimal exponent "
+                f"within +-{MAX_EXPONENT})"
+            )
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+
+
+def _short(expr: sp.Expr) -> str:
+    text = sp.sstr(expr) if not (expr.is_Integer and abs(expr) > 10**50) else f"~10^{len(str(abs(expr.p))) - 1}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _log10_abs(x: sp.Expr) -> float | None:
+    """log10 of |x| for a nonzero real number (big exact integers and rationals included); None
+    when it cannot be told quickly (an overflowing value, say)."""
+    try:
+        if x.is_Rational:
+            return math.log10(abs(x.p)) - math.log10(x.q)
+        value = sp.N(x, 15)
+        if not value.is_Float or not value.is_finite:
+            return None
+        return float(mpmath.log10(abs(value._to_mpmath(53))))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
 
 
 def _sigmoid(x):
@@ -108,20 +162,28 @@ class _Builder:
             raise self.refuse(f"constant {value!r}", node)
         text = ast.get_source_segment(self.text, node) or repr(value)
         if isinstance(value, float):
-            if not math.isfinite(value):
-                raise self.refuse(f"non-finite number {text}", node)
-            frac = Fraction(text.replace("_", ""))
+            try:
+                frac = decimal_fraction(text, "number")
+            except ValueError:
+                raise ExpressionError(
+                    f"expression {self.text!r}: number {text}{_where(node)} is not allowed (at most {MAX_DIGITS} "
+                    f"digits and a decimal exponent within +-{MAX_EXPONENT})"
+                ) from None
             return sp.Rational(frac.numerator, frac.denominator)
         return sp.Integer(value)
 
     def check_power(self, base: sp.Expr, exponent: sp.Expr, node: ast.AST) -> None:
-        if exponent.is_number and exponent.is_real:
-            if abs(exponent) > MAX_EXPONENT:
-                raise self.refuse(f"exponent {exponent} (|exponent| <= {MAX_EXPONENT})", node)
-            if base.is_number and base.is_real and base != 0:
-                digits = float(abs(exponent)) * abs(math.log10(abs(float(base))))
-                if digits > MAX_DIGITS:
-                    raise self.refuse(f"power with about {digits:.0f} digits", node)
+        if not (exponent.is_number and exponent.is_real):
+            return
+        size = _log10_abs(exponent)
+        if size is None or size > math.log10(MAX_EXPONENT):
+            raise self.refuse(f"exponent {_short(exponent)} (|exponent| <= {MAX_EXPONENT})", node)
+        if base.is_number and base.is_real and base != 0:
+            base_size = _log10_abs(base)
+            digits = None if base_size is None else 10**size * abs(base_size)
+            if digits is None or digits > MAX_DIGITS:
+                about = "too many" if digits is None else f"about {digits:.0f}"
+                raise self.refuse(f"power with {about} digits (at most {MAX_DIGITS})", node)
 
     def call(self, node: ast.Call, depth: int) -> sp.Expr:
         if not isinstance(node.func, ast.Name):

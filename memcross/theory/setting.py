@@ -15,6 +15,7 @@ import sympy as sp
 
 from memcross._checks import did_you_mean
 from memcross.theory.measures import PAPER_GRID, Grid, Interval, exact_number, parse_time_measure
+from memcross.theory.parser import NumberRangeError
 from memcross.theory.schedules import Schedule, custom_schedule, get_schedule, schedule_names
 from memcross.theory.targets import Target, get_target
 from memcross.theory.weightings import Weighting, get_weighting
@@ -67,6 +68,8 @@ class Setting:
             value = getattr(self, name)
             try:
                 exact = exact_number(value, name)
+            except NumberRangeError:
+                raise
             except ValueError:
                 raise ValueError(f"{name} must be a positive number, got {value!r}") from None
             if not exact > 0:

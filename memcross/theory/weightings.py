@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import sympy as sp
 
 from memcross._checks import did_you_mean
-from memcross.theory.parser import parse_expression
+from memcross.theory.parser import NumberRangeError, decimal_fraction, parse_expression
 from memcross.theory.schedules import Schedule, simplest
 from memcross.theory.symbols import alpha, psi, sigma, t
 from memcross.theory.targets import get_target, target_names
@@ -139,7 +138,9 @@ def weighting_names() -> list[str]:
 
 def _number(text: str, key: str, spec: str):
     try:
-        frac = Fraction(text.strip())
+        frac = decimal_fraction(text.strip(), f"weighting {spec!r}: parameter {key!r}")
+    except NumberRangeError:
+        raise
     except ValueError:
         raise ValueError(f"weighting {spec!r}: parameter {key!r} must be a number, got {text!r}") from None
     return sp.Rational(frac.numerator, frac.denominator)

@@ -1,3 +1,6 @@
+import re
+from fractions import Fraction
+
 import pytest
 import sympy as sp
 from hypothesis import given
@@ -86,3 +89,25 @@ def test_never_raises_anything_but_expression_error(text):
         parse_expression(text)
     except ExpressionError:
         pass
+
+
+@pytest.mark.parametrize("text, message", [
+    ("t*1e-9999999", "number 1e-9999999 at column 3 is not allowed"),
+    ("2**3000", "exponent 3000"),
+    ("(10**999)**20", "power with about 19980 digits"),
+    ("t**exp(exp(1000))", "exponent exp(exp(1000))"),
+])
+def test_numbers_beyond_reach_are_refused(text, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse_expression(text)
+
+
+def test_decimal_fraction_bounds():
+    from memcross.theory.parser import NumberRangeError, decimal_fraction
+
+    assert decimal_fraction("1e308", "s2") == 10**308
+    assert decimal_fraction("-2.5e-3", "s2") == Fraction(-1, 400)
+    with pytest.raises(NumberRangeError, match="s2: '1e-9999999' is out of range"):
+        decimal_fraction("1e-9999999", "s2")
+    with pytest.raises(ValueError, match="s2 must be a number"):
+        decimal_fraction("1e", "s2")
