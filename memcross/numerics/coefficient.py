@@ -33,6 +33,9 @@ from scipy import special, stats
 
 LAMBDA_NODES = 64
 R_NODES = 256
+#: The largest dimension of the finite-d coefficient (d = 10^6 takes about 5 s; beyond it C is 2
+#: to many digits for any practical M).
+MAX_DIM = 1_000_000
 
 
 def _check_dims(d, K=None, N=None, M=None):
@@ -41,8 +44,8 @@ def _check_dims(d, K=None, N=None, M=None):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {value!r}")
-    if d < 1:
-        raise ValueError(f"d must be >= 1, got {d}")
+    if not 1 <= d <= MAX_DIM:
+        raise ValueError(f"d must be in 1..{MAX_DIM} for the finite-d coefficient, got {d}")
     if K is not None and K < 1:
         raise ValueError(f"K must be >= 1, got {K}")
     if N is not None and K is not None and K > N:
@@ -105,6 +108,7 @@ def coefficient(d: int, K: int, N: int, M: int, s2: float = 1.0, separation: flo
 
 def coefficients(d: int, K: int, N: int, Ms, s2: float = 1.0, separation: float | None = None) -> np.ndarray:
     """:func:`coefficient` for many model sizes ``Ms`` at once (one quadrature table)."""
+    _check_dims(d, K, N)
     Ms = np.asarray(Ms, dtype=int)
     if Ms.size and (Ms.min() < 1 or Ms.max() > N):
         raise ValueError(f"M must be in 1..N (N={N}), got {Ms.min()}..{Ms.max()}")

@@ -37,6 +37,8 @@ COLLAPSE_FACTOR = 10.0
 #: A grid point carrying more than this share of the weight triggers a warning.
 DOMINANT_SHARE = 0.5
 MIN_DPS = 5
+#: The most digits a prediction is computed to (1000 digits take about a second).
+MAX_DPS = 1000
 
 
 def _check_weight(lam: sp.Expr, setting: Setting) -> None:
@@ -106,8 +108,8 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
     setting = setting or Setting()
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
-    if isinstance(dps, bool) or not isinstance(dps, int) or dps < MIN_DPS:
-        raise ValueError(f"dps must be an integer >= {MIN_DPS}, got {dps!r}")
+    if isinstance(dps, bool) or not isinstance(dps, int) or not MIN_DPS <= dps <= MAX_DPS:
+        raise ValueError(f"dps must be an integer >= {MIN_DPS} (at most {MAX_DPS}), got {dps!r}")
     _check_weight(setting.weighting_obj.x0_weight(setting.schedule_obj), setting)
     cross, (a, a_err), (b, b_err) = _averages(setting, dps)
     lam = cross.lam
