@@ -85,4 +85,8 @@ def check_expression(text: str, against: str, setting: Setting | None = None, va
         theirs = theirs.subs({S.psi: setting.schedule_obj.psi, S.alpha: setting.schedule_obj.alpha,
                               S.sigma: setting.schedule_obj.sigma})
     lo, hi = setting.measure.bounds
-    return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)))
+    try:
+        return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)))
+    except ArithmeticError as exc:  # OverflowError, decimal.InvalidOperation from huge numbers
+        raise ValueError(f"expression {text!r} cannot be evaluated: its values are too large to represent "
+                         f"({type(exc).__name__})") from None

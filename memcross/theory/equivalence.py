@@ -39,8 +39,9 @@ class Verdict:
         if self.equal:
             how = {"symbolic": "symbolically", "given": "given"}.get(self.method, f"numerically at {DIGITS} digits")
             return f"equal ({how}{'; ' + self.detail if self.detail else ''})"
-        where = ", ".join(f"{k} = {sp.N(v, 8)}" for k, v in self.point.items()) or "(no free symbols)"
-        return f"not equal: at {where}: {sp.N(self.left, 12)} vs {sp.N(self.right, 12)}"
+        # str(), not format(): format() goes through decimal, which refuses huge exponents
+        where = ", ".join(f"{k} = {str(sp.N(v, 8))}" for k, v in self.point.items()) or "(no free symbols)"
+        return f"not equal: at {where}: {str(sp.N(self.left, 12))} vs {str(sp.N(self.right, 12))}"
 
 
 def default_ranges(t_range=(sp.Rational(1, 1000), sp.Rational(999, 1000))) -> dict:
