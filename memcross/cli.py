@@ -24,9 +24,8 @@ class _Parser(argparse.ArgumentParser):
     """One-line errors with a suggestion for a misspelt command or option; no abbreviations
     (``--schedul`` is not taken as ``--schedule``)."""
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, allow_abbrev=False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def error(self, message):  # one line, exit 2, no usage dump
         raise UsageError(f"{self.prog}: {message}{self._suggestion(message)}")

@@ -263,7 +263,7 @@ COLORED_METHODS = ("finite-d", "asymptotic")
 
 def predict_colored(setting: Setting, templates, sc2: float = 1.0, method: str = "finite-d",
                     templates_spec: str | None = None) -> Prediction:
-    r"""Predict :math:`M^*/N` for coloured templates (THEORY.md section 7; zero colour means).
+    r"""Predict :math:`M^*/N` for coloured templates (docs/images.md; zero colour means).
 
     The generalizer's excess is the low-rank MMSE of :class:`~memcross.theory.data.ColoredTemplateGMM`,
     :math:`\Delta_{gen}(t) = \frac1K\sum_k 3 l_k/(1 + \psi_t l_k)` with :math:`l_k = s_c^2\|u_k\|^2`.
