@@ -85,4 +85,5 @@ def check_expression(text: str, against: str, setting: Setting | None = None, va
         theirs = theirs.subs({S.psi: setting.schedule_obj.psi, S.alpha: setting.schedule_obj.alpha,
                               S.sigma: setting.schedule_obj.sigma})
     lo, hi = setting.measure.bounds
-    return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)))
+    return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)),
+                   labels=(f"expression {text.strip()!r}", f"the toolkit's {against}"))
