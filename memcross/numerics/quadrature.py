@@ -18,61 +18,49 @@ import numpy as np
 import sympy as sp
 
 from memcross.theory.measures import Grid, Interval
+from memcross.theory.numeric import Evaluator, breakpoints, integrate, kink_arguments, mp_function
 from memcross.theory.symbols import t
 
-
-def mp_function(expr: sp.Expr):
-    """``expr`` as an mpmath function of ``t`` (evaluated at the caller's working precision)."""
-    return sp.lambdify(t, expr, modules="mpmath")
+__all__ = ["breakpoints", "mp_expectation", "mp_function", "nodes", "np_function"]
 
 
 def np_function(expr: sp.Expr):
-    """``expr`` as a vectorized numpy function of ``t`` (float64); constants broadcast."""
+    """``expr`` as a vectorized numpy function of ``t`` (float64); constants broadcast.
+
+    Where float64 gives no finite value (``1 - exp(-t)`` rounds to 0 for tiny ``t``, and the
+    weight to ``inf``), the point is evaluated again with mpmath at the precision it needs
+    (:class:`~memcross.theory.numeric.Evaluator`); it stays non-finite only if it truly is.
+    """
     f = sp.lambdify(t, expr, modules="numpy")
+    exact = None
 
     def g(x):
+        nonlocal exact
         x = np.asarray(x, dtype=float)
         with np.errstate(all="ignore"):
-            return np.broadcast_to(np.asarray(f(x), dtype=float), x.shape)
+            out = np.array(np.broadcast_to(np.asarray(f(x), dtype=float), x.shape))
+        bad = ~np.isfinite(out)
+        if bad.any():
+            exact = exact or Evaluator(expr)
+            for idx in zip(*np.nonzero(bad)):
+                out[idx] = _float_value(exact, x[idx])
+        return out
 
     return g
 
 
+def _float_value(f, x: float) -> float:
+    with mpmath.workdps(30):
+        try:
+            value = mpmath.re(f(mpmath.mpf(x)))
+        except (ZeroDivisionError, ValueError, TypeError):
+            return float("nan")
+    return float(value)
+
+
 def _kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
     """Expressions whose sign changes mark kinks of ``expr`` (Min/Max pairs, Abs arguments)."""
-    out = []
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, (sp.Min, sp.Max)):
-            args = node.args
-            out += [args[i] - args[j] for i in range(len(args)) for j in range(i + 1, len(args))]
-        elif isinstance(node, sp.Abs):
-            out.append(node.args[0])
-        elif isinstance(node, sp.Heaviside):
-            out.append(node.args[0])
-    return [a for a in out if a.has(t)]
-
-
-def breakpoints(expr: sp.Expr, lower, upper, samples: int = 400) -> list[mpmath.mpf]:
-    """Interior points of ``(lower, upper)`` where ``expr`` has a kink, located to working
-    precision (sign changes on a sample grid, refined by bisection-type root finding)."""
-    points = []
-    lo, hi = mpmath.mpf(lower), mpmath.mpf(upper)
-    for arg in _kink_arguments(expr):
-        f = mp_function(arg)
-        xs = [lo + (hi - lo) * k / samples for k in range(samples + 1)]
-        values = []
-        for x in xs:
-            try:
-                values.append(mpmath.re(f(x)) if x > 0 else mpmath.re(f(x + (hi - lo) * mpmath.mpf(10) ** -12)))
-            except (ZeroDivisionError, ValueError):
-                values.append(None)
-        for (x0, v0), (x1, v1) in zip(zip(xs, values), zip(xs[1:], values[1:])):
-            if v0 is None or v1 is None or v0 * v1 > 0 or v0 == v1:
-                continue
-            root = mpmath.findroot(lambda x, f=f: mpmath.re(f(x)), (x0, x1), solver="anderson")
-            if lo < root < hi:
-                points.append(root)
-    return sorted(set(points))
+    return kink_arguments(expr)
 
 
 def mp_expectation(expr: sp.Expr, measure, dps: int = 30) -> tuple[mpmath.mpf, mpmath.mpf]:
@@ -83,19 +71,17 @@ def mp_expectation(expr: sp.Expr, measure, dps: int = 30) -> tuple[mpmath.mpf, m
     >>> mpmath.nstr(value, 20)
     '0.33333333333333333333'
     """
-    with mpmath.workdps(dps + 10):
-        if isinstance(measure, Grid):
-            f = mp_function(expr)
+    if isinstance(measure, Grid):
+        with mpmath.workdps(dps + 10):
+            f = Evaluator(expr)
             total = mpmath.fsum(mpmath.re(f(mpmath.mpf(p.p) / p.q)) for p in measure.points)
             return +total / len(measure.points), mpmath.mpf(0)
-        if not isinstance(measure, Interval):
-            raise TypeError(f"unknown time measure {measure!r}")
-        lo = mpmath.mpf(measure.t_min.p) / measure.t_min.q
-        hi = mpmath.mpf(measure.t_max.p) / measure.t_max.q
-        f = mp_function(expr)
-        pieces = [lo, *breakpoints(expr, lo, hi), hi]
-        value, error = mpmath.quad(lambda x: mpmath.re(f(x)), pieces, error=True, method="tanh-sinh")
-        return value / (hi - lo), abs(error) / (hi - lo)
+    if not isinstance(measure, Interval):
+        raise TypeError(f"unknown time measure {measure!r}")
+    value, error = integrate(expr, measure.t_min, measure.t_max, dps)
+    with mpmath.workdps(dps + 10):
+        lo, hi = (mpmath.mpf(v.p) / v.q for v in (measure.t_min, measure.t_max))
+        return value / (hi - lo), error / (hi - lo)
 
 
 @lru_cache(maxsize=8)
@@ -120,7 +106,9 @@ def nodes(expr_for_kinks: sp.Expr, measure, level: int = 6) -> tuple[np.ndarray,
         pts = np.array([float(p) for p in measure.points])
         return pts, np.full(pts.shape, 1.0 / len(pts))
     lo, hi = float(measure.t_min), float(measure.t_max)
-    cuts = [lo, *(float(p) for p in breakpoints(expr_for_kinks, measure.t_min, measure.t_max)), hi]
+    with mpmath.workdps(15):  # mpmath's default, stated: never whatever the global precision is
+        kinks = breakpoints(expr_for_kinks, measure.t_min, measure.t_max)
+    cuts = [lo, *(float(p) for p in kinks), hi]
     xs, ws = [], []
     base_x, base_w = _tanh_sinh(level)
     for a, b in zip(cuts[:-1], cuts[1:]):

@@ -86,7 +86,8 @@ def check_expression(text: str, against: str, setting: Setting | None = None, va
                               S.sigma: setting.schedule_obj.sigma})
     lo, hi = setting.measure.bounds
     try:
-        return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)))
+        return compare(theirs, ours, default_ranges((max(lo, sp.Rational(1, 10**6)), hi)),
+                       labels=(f"expression {text.strip()!r}", f"the toolkit's {against}"))
     except ArithmeticError as exc:  # OverflowError, decimal.InvalidOperation from huge numbers
         raise ValueError(f"expression {text!r} cannot be evaluated: its values are too large to represent "
                          f"({type(exc).__name__})") from None

@@ -52,7 +52,8 @@ class Step:
         is a definition or a stated theorem and passes as given."""
         if self.check is None:
             return Verdict(True, "given", detail="taken as given")
-        return compare(self.rhs.subs(dict(self.given)), self.check, ranges)
+        return compare(self.rhs.subs(dict(self.given)), self.check, ranges,
+                       labels=(f"step {self.name!r}", f"the check of step {self.name!r}"))
 
     def latex_lhs(self) -> str:
         return self.lhs_latex if self.lhs_latex is not None else sp.latex(self.lhs)

@@ -16,14 +16,25 @@ import sympy as sp
 
 from memcross.theory import symbols as S
 from memcross.theory.measures import TimeLimitReached, time_limit
+from memcross.theory.numeric import EvaluationError, evaluate
 
 DIGITS = 30
-TOLERANCE = sp.Float("1e-20", DIGITS)
+#: Relative tolerance of a numeric comparison. Each side is evaluated until two working
+#: precisions agree to ``DIGITS + 2`` digits, so four digits are left for rounding; quadrature
+#: error estimates are added on top.
+TOLERANCE_DIGITS = DIGITS - 4
+TOLERANCE = mpmath.mpf(10) ** -TOLERANCE_DIGITS
+#: Seconds one side may take at one point before the comparison gives up with an error.
+EVALUATE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of a comparison: ``equal``; how it was decided; on a mismatch, where."""
+    """The outcome of a comparison: ``equal``; how it was decided; on a mismatch, where.
+
+    ``tolerance`` is the largest relative tolerance a numeric comparison allowed (the working
+    precision's, widened by the quadrature error estimates of integrals in either side).
+    """
 
     equal: bool
     method: str  # "symbolic" | "numeric" | "given"
@@ -31,17 +42,30 @@ class Verdict:
     left: object = None
     right: object = None
     detail: str = ""
+    tolerance: float | None = None
 
     def __bool__(self) -> bool:
         return self.equal
 
     def describe(self) -> str:
         if self.equal:
-            how = {"symbolic": "symbolically", "given": "given"}.get(self.method, f"numerically at {DIGITS} digits")
+            if self.method == "numeric":
+                how = f"numerically at {DIGITS} digits, to a relative tolerance of {self.tolerance:.1g}"
+            else:
+                how = {"symbolic": "symbolically", "given": "given"}.get(self.method, self.method)
             return f"equal ({how}{'; ' + self.detail if self.detail else ''})"
-        # str(), not format(): format() goes through decimal, which refuses huge exponents
-        where = ", ".join(f"{k} = {str(sp.N(v, 8))}" for k, v in self.point.items()) or "(no free symbols)"
-        return f"not equal: at {where}: {str(sp.N(self.left, 12))} vs {str(sp.N(self.right, 12))}"
+        where = ", ".join(f"{k} = {sp.N(v, 8)}" for k, v in self.point.items()) or "(no free symbols)"
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"not equal: at {where}: {_show(self.left)} vs {_show(self.right)}{extra}"
+
+
+def _show(value) -> str:
+    if isinstance(value, (mpmath.mpf, mpmath.mpc)):
+        return mpmath.nstr(value, 12)
+    if isinstance(value, sp.Basic) and value.is_number and not value.has(sp.Integral, sp.Sum):
+        return str(sp.N(value, 12))
+    text = sp.sstr(value, order="none")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def default_ranges(t_range=(sp.Rational(1, 1000), sp.Rational(999, 1000))) -> dict:
@@ -70,29 +94,16 @@ def _draw(rng: random.Random, low, high, integer: bool):
     return low + (high - low) * u
 
 
-def _quad(integral: sp.Integral) -> sp.Float:
-    """A definite integral in one variable by mpmath's tanh-sinh rule (sympy's evalf of an
-    integral with ``Min`` or ``exp`` inside can take minutes)."""
-    (var, lo, hi), = integral.limits
-    f = sp.lambdify(var, integral.function, modules="mpmath")
-    with mpmath.workdps(DIGITS + 5):
-        value = mpmath.quad(lambda x: mpmath.re(f(x)), [mpmath.mpf(sp.N(lo, DIGITS + 5)), mpmath.mpf(sp.N(hi, DIGITS + 5))])
-    return sp.Float(value, DIGITS)
+def _evaluate(expr: sp.Expr, point: dict) -> tuple[mpmath.mpf | None, mpmath.mpf]:
+    """:func:`memcross.theory.numeric.evaluate` at :data:`DIGITS` digits."""
+    return evaluate(expr, point, DIGITS)
 
 
 def _value(expr: sp.Expr, point: dict):
-    value = sp.sympify(expr).subs(point)
-    if value.has(sp.UnevaluatedExpr):
-        value = value.replace(lambda e: isinstance(e, sp.UnevaluatedExpr), lambda e: e.args[0])
-    if value.has(sp.Integral):
-        value = value.replace(lambda e: isinstance(e, sp.Integral) and not e.free_symbols, _quad)
-    return value.evalf(DIGITS)
-
-
-def _finite(value) -> bool:
-    if not isinstance(value, (sp.Float, sp.Integer, sp.Rational, sp.core.numbers.Number)):
-        return False
-    return value.is_number and value.is_finite is not False and not value.has(sp.nan, sp.zoo, sp.oo, -sp.oo)
+    """``expr`` at ``point`` as a sympy Float of :data:`DIGITS` digits (``nan`` where it is not
+    a finite real number)."""
+    value, _ = _evaluate(expr, point)
+    return sp.nan if value is None else sp.Float(value, DIGITS)
 
 
 #: Larger differences are not handed to ``simplify`` (it can take minutes); they are evaluated.
@@ -105,18 +116,28 @@ def _symbolic_zero(diff: sp.Expr) -> bool:
         return True
     if diff.has(sp.Integral, sp.Sum) or sp.count_ops(diff) > MAX_SYMBOLIC_OPS:
         return False
+    limit = time_limit(SYMBOLIC_SECONDS)
     try:
-        with time_limit(SYMBOLIC_SECONDS):
+        with limit:
             cheap = sp.cancel(sp.together(diff))
             if cheap == 0 or (cheap.has(sp.sin, sp.cos, sp.tan, sp.cot) and sp.trigsimp(cheap) == 0):
                 return True
             return sp.simplify(cheap) == 0
-    except (TimeLimitReached, TypeError, ValueError, NotImplementedError, RecursionError):
+    except TimeLimitReached as exc:
+        if exc.limit not in (limit, None):
+            raise  # an enclosing limit ran out
+        return False
+    except (TypeError, ValueError, NotImplementedError, RecursionError, ArithmeticError):
         return False
 
 
-def compare(left, right, ranges: dict | None = None, points: int = 12, seed: int = 0, symbolic: bool = True) -> Verdict:
+def compare(left, right, ranges: dict | None = None, points: int = 12, seed: int = 0, symbolic: bool = True,
+            labels: tuple[str, str] = ("the left side", "the right side")) -> Verdict:
     """Are ``left`` and ``right`` equal for every value of their free symbols in ``ranges``?
+
+    Raises :class:`~memcross.theory.numeric.EvaluationError` (a ``ValueError``) naming the side
+    (``labels``) when one cannot be evaluated at a sample point: an argument or value too large,
+    or more than :data:`EVALUATE_SECONDS` at one point.
 
     >>> from memcross.theory.symbols import t
     >>> compare(1 / (1 + (1 - t**2) / t**2), t**2).describe()
@@ -133,25 +154,51 @@ def compare(left, right, ranges: dict | None = None, points: int = 12, seed: int
     for s in unknown:
         ranges[s] = (sp.Rational(1, 10), sp.Integer(2), False)
     rng = random.Random(seed)
-    checked = 0
-    with mpmath.workdps(DIGITS + 5):
-        for _ in range(points * 5):
-            if checked >= points:
-                break
-            point = {s: _draw(rng, *ranges[s]) for s in free}
-            if S.M in point and S.N in point and point[S.M] > point[S.N]:
-                point[S.M] = point[S.N]
-            a, b = _value(left, point), _value(right, point)
-            if not (_finite(a) and _finite(b)):
-                if _finite(a) != _finite(b):
-                    return Verdict(False, "numeric", point, a, b, "one side is not finite")
-                continue
-            checked += 1
-            scale = max(sp.Integer(1), abs(a), abs(b))
-            if abs(a - b) > TOLERANCE * scale:
-                return Verdict(False, "numeric", point, a, b)
-            if not free:
-                break
+    checked, widest = 0, mpmath.mpf(0)
+    for _ in range(points * 5):
+        if checked >= points:
+            break
+        point = {s: _draw(rng, *ranges[s]) for s in free}
+        if S.M in point and S.N in point and point[S.M] > point[S.N]:
+            point[S.M] = point[S.N]
+        (a, a_err), (b, b_err) = _side(left, point, labels[0]), _side(right, point, labels[1])
+        if a is None or b is None:
+            if (a is None) != (b is None):
+                return Verdict(False, "numeric", point, a if a is not None else "not finite",
+                               b if b is not None else "not finite", "one side is not finite")
+            continue
+        checked += 1
+        scale = max(abs(a), abs(b))
+        tolerance = TOLERANCE * scale + a_err + b_err
+        if abs(a - b) > tolerance:
+            relative = abs(a - b) / scale
+            allowed = tolerance / scale
+            return Verdict(False, "numeric", point, a, b,
+                           f"relative difference {mpmath.nstr(relative, 2)}, tolerance {mpmath.nstr(allowed, 2)}",
+                           float(allowed))
+        if scale:
+            widest = max(widest, tolerance / scale)
+        if not free:
+            break
     if checked == 0:
         return Verdict(False, "numeric", {}, left, right, "could not evaluate either side at any sample point")
-    return Verdict(True, "numeric", detail=f"{checked} point{'s' if checked > 1 else ''}")
+    return Verdict(True, "numeric", detail=f"{checked} point{'s' if checked > 1 else ''}",
+                   tolerance=float(max(widest, TOLERANCE)))
+
+
+def _side(expr: sp.Expr, point: dict, which: str):
+    """:func:`_evaluate` with a time limit; any failure becomes an :class:`EvaluationError`
+    that names the side and the point."""
+    where = ", ".join(f"{k} = {sp.N(v, 8)}" for k, v in point.items()) or "its only value"
+    limit = time_limit(EVALUATE_SECONDS, required=False)
+    try:
+        with limit:
+            return _evaluate(expr, point)
+    except TimeLimitReached as exc:
+        if exc.limit is not limit:
+            raise
+        raise EvaluationError(f"{which} took longer than {EVALUATE_SECONDS:g} s to evaluate at {where}") from None
+    except EvaluationError as exc:
+        raise EvaluationError(f"{which} cannot be evaluated at {where}: {exc}") from None
+    except RecursionError:
+        raise EvaluationError(f"{which} is nested too deeply to evaluate at {where}") from None

@@ -7,15 +7,20 @@ r"""Time measures: uniform on an interval :math:`[t_{min}, t_{max}]` or on an ex
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
+import sys
 import threading
-from contextlib import contextmanager
+import time
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
+import mpmath
 import sympy as sp
 
+from memcross.theory.numeric import TimeIntegral
 from memcross.theory.parser import decimal_fraction
 from memcross.theory.symbols import t
 
@@ -63,45 +68,145 @@ class TimeLimitReached(BaseException):
 
     A ``BaseException``, like ``KeyboardInterrupt``: sympy catches ``Exception`` in places (for
     instance while trying integration strategies), which would swallow the signal and let the
-    computation run on without a limit."""
+    computation run on without a limit. ``limit`` is the :class:`time_limit` that ran out (None
+    when no timer was available)."""
+
+    def __init__(self, limit: time_limit | None = None):
+        super().__init__(f"time limit of {limit.seconds:g} s reached" if limit is not None else "no timer available")
+        self.limit = limit
 
 
-@contextmanager
-def time_limit(seconds: float):
-    """Raise :class:`TimeLimitReached` inside the block after ``seconds`` (a SIGALRM timer; in
-    threads other than the main one, or without SIGALRM, it raises at once). The timer repeats
-    every 50 ms until the block ends, so an exception swallowed by library code is raised again."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        raise TimeLimitReached
-    def handler(signum, frame):
-        raise TimeLimitReached
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
-    try:
-        yield
-    finally:
+class time_limit:  # noqa: N801 - used like a function: ``with time_limit(1.0):``
+    """Raise :class:`TimeLimitReached` inside the block after ``seconds`` (a SIGALRM timer).
+
+    The timer repeats every 50 ms until the block ends, so an exception swallowed by library
+    code is raised again. Limits nest: an inner block never cancels an outer one, and when the
+    outer one runs out inside the inner block the exception names the outer limit (check
+    ``exc.limit is lim`` before treating it as your own). In threads other than the main one, or
+    without SIGALRM, there is no timer: with ``required=True`` (the default) the block raises at
+    once; with ``required=False`` it runs without a limit. A limit only ever turns a computation
+    that runs too long into an exception; it must not decide a number.
+    """
+
+    _active: list[time_limit] = []  # enclosing limits of the main thread, outermost first
+    _saved_handler = None
+
+    def __init__(self, seconds: float, required: bool = True):
+        self.seconds = float(seconds)
+        self.required = required
+        self.deadline = 0.0
+        self.precision = 0
+        self.armed = False
+
+    @staticmethod
+    def available() -> bool:
+        return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> time_limit:
+        if not self.available():
+            if self.required:
+                raise TimeLimitReached(None)
+            return self
+        stack = time_limit._active
+        if not stack:
+            time_limit._saved_handler = signal.signal(signal.SIGALRM, time_limit._handler)
+        self.deadline = time.monotonic() + self.seconds
+        self.precision = mpmath.mp.prec
+        stack.append(self)
+        self.armed = True
+        time_limit._arm()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.armed:
+            return False
+        self.armed = False
+        stack = time_limit._active
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        stack.remove(self)
+        if stack:
+            time_limit._arm()
+        else:
+            signal.signal(signal.SIGALRM, time_limit._saved_handler or signal.SIG_DFL)
+            time_limit._saved_handler = None
+        if exc_type is TimeLimitReached:
+            # interrupted code may have left mpmath's global precision changed (between setting
+            # it and entering the block that restores it); later numbers must not depend on that
+            mpmath.mp.prec = self.precision
+        return False
+
+    @staticmethod
+    def _arm() -> None:
+        first = min(lim.deadline for lim in time_limit._active)
+        signal.setitimer(signal.ITIMER_REAL, max(first - time.monotonic(), 1e-4), 0.05)
+
+    @staticmethod
+    def _handler(signum, frame):
+        if _in_callback(frame):
+            return  # raised there it would be swallowed, or break the hook; the timer repeats
+        now = time.monotonic()
+        for lim in time_limit._active:  # outermost first: it ends everything inside it
+            if lim.deadline <= now:
+                raise TimeLimitReached(lim)
+
+
+def _in_callback(frame) -> bool:
+    """Whether ``frame`` runs inside a garbage-collector callback or the unraisable-exception
+    hook, where Python swallows exceptions (or the hook fails on one)."""
+    codes = set()
+    for callback in [*gc.callbacks, sys.unraisablehook]:
+        function = getattr(callback, "func", callback)  # functools.partial
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    depth = 0
+    while frame is not None and depth < 500:
+        if frame.f_code in codes:
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
 
 
 def try_integrate(expr: sp.Expr, lower, upper, seconds: float = INTEGRATE_SECONDS) -> sp.Expr:
-    """``Integral(expr, (t, lower, upper))`` evaluated when sympy can do it quickly, else left
-    unevaluated (numerics evaluates it by quadrature).
+    """``Integral(expr, (t, lower, upper))``, evaluated where sympy can do it quickly; the rest
+    is held as :class:`~memcross.theory.numeric.TimeIntegral` (evaluated by quadrature on demand).
 
-    Rational functions of ``t`` are always integrated; other integrands only within ``seconds``
-    (a timer that works in the main thread; elsewhere they stay unevaluated).
+    By linearity each term of ``expr`` is integrated on its own, with the factors that do not
+    depend on ``t`` taken outside. Rational functions of ``t`` are always integrated (within
+    :data:`RATIONAL_SECONDS`, a guard against pathological user input); other integrands only
+    within ``seconds`` (a timer that works in the main thread; elsewhere they stay unevaluated).
+    Results are cached, so the same integrand gets the same form for the rest of the process.
+    Whichever form an integral takes, its value is the same to the precision asked of it.
     """
-    integral = sp.Integral(expr, (t, lower, upper))
-    if expr.is_rational_function(t):
-        return integral.doit()
+    lower, upper = sp.sympify(lower), sp.sympify(upper)
+    parts: dict[sp.Expr, sp.Expr] = {}
+    for term in sp.Add.make_args(sp.sympify(expr)):
+        coeff, dependent = term.as_independent(t, as_Add=False)
+        parts[dependent] = parts.get(dependent, 0) + coeff
+    return sp.Add(*[coeff * _integrate_term(dependent, lower, upper, float(seconds))
+                    for dependent, coeff in parts.items()])
+
+
+#: Seconds a rational integrand may take (always integrated; this only stops a pathological one).
+RATIONAL_SECONDS = 30.0
+
+
+@lru_cache(maxsize=1024)
+def _integrate_term(expr: sp.Expr, lower: sp.Expr, upper: sp.Expr, seconds: float) -> sp.Expr:
+    held = TimeIntegral(expr, (t, lower, upper))
+    if not expr.has(t):
+        return expr * (upper - lower)
+    rational = expr.is_rational_function(t)
+    limit = time_limit(RATIONAL_SECONDS if rational else seconds, required=not rational)
     try:
-        with time_limit(seconds):
-            value = integral.doit()
-    except TimeLimitReached:
-        return integral
+        with limit:
+            value = sp.Integral(expr, (t, lower, upper)).doit()
+    except TimeLimitReached as exc:
+        if exc.limit not in (limit, None):
+            raise  # an enclosing limit ran out
+        return held
     if value.has(sp.Integral):
-        return integral
+        return held
     return value
 
 
@@ -130,7 +235,7 @@ class Interval:
 
     def symbolic(self, expr: sp.Expr) -> sp.Expr:
         """:math:`E_t[f]` as an unevaluated integral."""
-        return sp.Integral(expr, (t, self.t_min, self.t_max)) / (self.t_max - self.t_min)
+        return TimeIntegral(expr, (t, self.t_min, self.t_max)) / (self.t_max - self.t_min)
 
     def expectation(self, expr: sp.Expr) -> sp.Expr:
         """:math:`E_t[f]`, evaluated when sympy can (else an unevaluated ``Integral``)."""

@@ -33,6 +33,12 @@ def simplest(expr: sp.Expr) -> sp.Expr:
     expr = sp.sympify(expr)
     if not expr.free_symbols:
         return expr  # exact numbers stay as they are: rewriting long exact sums only costs time
+    held = expr.atoms(sp.Integral, sp.Sum)
+    if held:
+        # Rewrite around integrals and sums, never into them: to sympy a plain numeric integral
+        # or sum is a number, and simplification orders and compares numbers by evaluating them.
+        masks = {h: sp.Dummy(f"held{i}") for i, h in enumerate(sorted(held, key=lambda h: sp.sstr(h, order="none")))}
+        return simplest(expr.xreplace(masks)).xreplace({m: h for h, m in masks.items()})
     candidates = [expr, sp.cancel(sp.together(expr))]
     if expr.has(sp.sin, sp.cos, sp.tan, sp.cot):
         candidates.append(sp.trigsimp(expr))

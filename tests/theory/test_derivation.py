@@ -78,3 +78,15 @@ def test_text_and_latex_renderings():
     assert latex.startswith("\\begin{align}") and latex.endswith("\\end{align}")
     assert "\\frac{16508991}{25000000}" in latex
     assert latex.count("\\\\\n") == len(dv.steps) - 1 + 1  # one more row: the decimal value
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"time": "interval:0,1", "weighting": "min-snr:gamma=5"},
+    {"schedule": "flow", "target": "v", "weighting": "min-snr:gamma=2", "time": "interval:0,1"},
+    {"schedule": "flow", "weighting": "min-snr:gamma=5", "time": "interval:0.1,0.9"},
+    {"schedule": "vp-linear", "weighting": "min-snr", "time": "interval:0.001,0.999"},
+])
+def test_kinked_weights_verify(kwargs):
+    """Quadrature split at the kink of min(psi, gamma) checks the closed forms to 30 digits."""
+    report = derive(Setting(**kwargs)).verify()
+    assert report.ok, report.describe()
