@@ -21,6 +21,7 @@ REFUSED = [
     # numbers that hang or overflow
     (["predict", "--s2", "1e-9999999"], "s2"),
     (["check", "exp(exp(exp(1000)))", "--against", "psi"], "exp(exp(exp(1000)))"),
+    (["check", "exp(t*10**999)", "--against", "psi"], "exp(t*10**999)"),
     (["check", "t*1e-9999999", "--against", "psi"], "1e-9999999"),
     (["predict", "--t-max", "-1", "--alpha", "1-t", "--sigma", "t"], "t_max"),
     (["exact", "--seed", str(2**64), "--no-store", "--dim", "3", "--components", "2", "--train", "10"], "--seed"),
@@ -103,9 +104,3 @@ def test_huge_s2_is_a_number_not_an_error(capsys):
     assert main(["predict", "--s2", "1e308", "--json"]) == 0
     assert '"value": 1.0' in capsys.readouterr().out
 
-
-def test_astronomical_values_are_compared_not_crashed(capsys):
-    # exp(t*10**999) is a number (with an exponent of 384 million digits' worth): not psi
-    assert main(["check", "exp(t*10**999)", "--against", "psi"]) == 1
-    out, err = capsys.readouterr()
-    assert out.startswith("exp(t*10**999) vs psi: not equal: at t = ") and err == ""
