@@ -131,3 +131,9 @@ def test_import_does_not_load_torch():
     code = "import sys, memcross, memcross.numerics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_finite_d_claims_only_the_precision_it_has():
+    p = predict(Setting(), "finite-d", 30)
+    assert p.dps == 5 and p.error == 1e-5 and p.value_text == "0.76909"
+    assert abs(p.value - 0.769093759606431) < 1e-12  # the number itself is unchanged
