@@ -30,6 +30,7 @@ from memcross.numerics.records import Prediction
 from memcross.theory.crossover import crossover
 from memcross.theory.measures import Grid
 from memcross.theory.setting import Setting
+from memcross.theory.symbols import t
 
 METHODS = ("asymptotic", "finite-d")
 #: The memorizer counts as collapsed at t when 2 d s2 psi_t >= COLLAPSE_FACTOR * log N.
@@ -59,6 +60,12 @@ def _check_weight(lam: sp.Expr, setting: Setting) -> None:
 def _validity(lam: sp.Expr, psi: sp.Expr, setting: Setting) -> tuple[float, float, list[str]]:
     xs, ws = nodes(lam, setting.measure)
     weight = ws * np_function(lam)(xs)
+    if not weight.sum() > 0:  # every weight underflows float64 (e.g. sigmoid:b=-1000): share them in mpmath
+        f = sp.lambdify(t, lam, modules="mpmath")
+        with mpmath.workdps(30):
+            exact = [mpmath.mpf(float(w)) * f(mpmath.mpf(float(x))) for x, w in zip(xs, ws)]
+            norm = mpmath.fsum(exact)
+            weight = np.array([float(v / norm) for v in exact]) if norm > 0 else np.full(len(xs), 1.0 / len(xs))
     total = weight.sum()
     snr = np_function(psi)(xs)
     threshold = COLLAPSE_FACTOR * math.log(setting.N) / (2 * setting.d * float(setting.s2_exact))

@@ -137,3 +137,12 @@ def test_finite_d_claims_only_the_precision_it_has():
     p = predict(Setting(), "finite-d", 30)
     assert p.dps == 5 and p.error == 1e-5 and p.value_text == "0.76909"
     assert abs(p.value - 0.769093759606431) < 1e-12  # the number itself is unchanged
+
+
+def test_weights_that_underflow_float64_give_no_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value in divide" would fail here
+        p = predict(Setting(weighting="sigmoid:b=-1000"))
+    assert 0 < p.uncollapsed_weight < 1
