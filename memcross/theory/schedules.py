@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import mpmath
 import sympy as sp
@@ -30,7 +30,13 @@ def simplest(expr: sp.Expr) -> sp.Expr:
     fast; with ``exp`` or trigonometric functions only targeted rewrites are tried, so that no
     step of a derivation can stall on simplification.
     """
-    expr = sp.sympify(expr)
+    return _simplest(sp.sympify(expr))
+
+
+@lru_cache(maxsize=2048)
+def _simplest(expr: sp.Expr) -> sp.Expr:
+    """:func:`simplest`, cached: the same weights and schedules are rewritten many times over
+    (trigsimp alone takes a good part of a second)."""
     if not expr.free_symbols:
         return expr  # exact numbers stay as they are: rewriting long exact sums only costs time
     held = expr.atoms(sp.Integral, sp.Sum)
@@ -38,7 +44,7 @@ def simplest(expr: sp.Expr) -> sp.Expr:
         # Rewrite around integrals and sums, never into them: to sympy a plain numeric integral
         # or sum is a number, and simplification orders and compares numbers by evaluating them.
         masks = {h: sp.Dummy(f"held{i}") for i, h in enumerate(sorted(held, key=lambda h: sp.sstr(h, order="none")))}
-        return simplest(expr.xreplace(masks)).xreplace({m: h for h, m in masks.items()})
+        return _simplest(expr.xreplace(masks)).xreplace({m: h for h, m in masks.items()})
     candidates = [expr, sp.cancel(sp.together(expr))]
     if expr.has(sp.sin, sp.cos, sp.tan, sp.cot):
         candidates.append(sp.trigsimp(expr))
