@@ -24,11 +24,13 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from memcross.numerics.coefficient import coefficients
+from memcross.numerics.coefficient import COEFFICIENT_RELATIVE_ERROR, coefficients
 from memcross.numerics.quadrature import mp_expectation, nodes, np_function
 from memcross.numerics.records import Prediction
 from memcross.theory.crossover import crossover
+from memcross.theory.derivation import show_text
 from memcross.theory.measures import Grid
+from memcross.theory.numeric import EvaluationError, evaluate
 from memcross.theory.setting import Setting
 from memcross.theory.symbols import t
 
@@ -38,9 +40,6 @@ COLLAPSE_FACTOR = 10.0
 #: A grid point carrying more than this share of the weight triggers a warning.
 DOMINANT_SHARE = 0.5
 MIN_DPS = 5
-#: What the finite-d method can claim: its coefficient table is float64 quadrature, good to about
-#: 1e-5 (C(50, 1) comes out 1.999992 against the exact 2).
-FINITE_D_DIGITS, FINITE_D_ERROR = 5, 1e-5
 #: The most digits a prediction is computed to (1000 digits take about a second).
 MAX_DPS = 1000
 
@@ -92,13 +91,20 @@ def _averages(setting: Setting, dps: int):
     out = []
     for exact, integrand in ((cross.A, cross.lam * cross.inverse_snr), (cross.B, cross.lam)):
         if not exact.has(sp.Integral, sp.Sum):
-            re, im = sp.N(exact, dps + 10).as_real_imag()
-            if abs(im) > abs(re) * sp.Float(10) ** (-dps):
-                raise ValueError(f"the time average {exact} is not real")
-            with mpmath.workdps(dps + 10):
-                out.append((mpmath.mpf(re), mpmath.mpf(0)))
+            # a closed form: evaluated until two precisions agree (error 0: it is exact), with
+            # exp of absurd arguments refused instead of computed for ever
+            try:
+                value, _ = evaluate(exact, {}, dps + 10)
+            except EvaluationError as exc:
+                raise ValueError(f"setting {_describe(setting)}: a time average cannot be evaluated: {exc}") from None
+            if value is None:
+                raise ValueError(f"the time average {show_text(exact)} is not a finite real number")
+            out.append((value, mpmath.mpf(0)))
         else:
-            value, error = mp_expectation(integrand, setting.measure, dps)
+            try:
+                value, error = mp_expectation(integrand, setting.measure, dps)
+            except EvaluationError as exc:
+                raise ValueError(f"setting {_describe(setting)}: a time average cannot be evaluated: {exc}") from None
             if not mpmath.isfinite(value):
                 raise ValueError(
                     f"weighting {setting.weighting!r} is not integrable on {setting.time!r}; "
@@ -106,6 +112,15 @@ def _averages(setting: Setting, dps: int):
                 )
             out.append((value, error))
     return cross, out[0], out[1]
+
+
+def _describe(setting: Setting) -> str:
+    """The user-given parts of a setting that its time averages depend on."""
+    parts = [f"schedule {setting.schedule!r}"]
+    if setting.schedule == "custom":
+        parts.append(f"alpha = {setting.alpha!r}, sigma = {setting.sigma!r}")
+    parts.append(f"weighting {setting.weighting!r}" + (f" ({setting.weight_expr!r})" if setting.weight_expr else ""))
+    return ", ".join(parts) + f", time {setting.time!r}"
 
 
 def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int = 30) -> Prediction:
@@ -133,12 +148,12 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
             error = (a_err / b + a * b_err / b**2) / c
             coef = float(c)
         else:
-            value, coef = _finite_d_root(setting, a / b)
-            # the coefficient table is float64 quadrature, good to about 1e-5: claim no more
-            error, dps = mpmath.mpf(FINITE_D_ERROR), min(dps, FINITE_D_DIGITS)
+            value, coef, error = _finite_d_root(setting, a / b)
+            dps = _digits(value, error)
             notes.append(
                 f"finite-d: C(M*) = {coef:.4f} from order statistics of noncentral chi-square distances "
-                "(float64 quadrature; good to about 1e-5)"
+                f"(float64 quadrature, good to about {COEFFICIENT_RELATIVE_ERROR:.0e} relative; M*/N to about "
+                f"{error:.1g}, {dps} digits)"
             )
         text = mpmath.nstr(mpmath.mpf(value), dps)
     return Prediction(
@@ -148,19 +163,38 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
     )
 
 
-def _finite_d_root(setting: Setting, ratio_ab) -> tuple[float, float]:
-    """Root of :math:`(1 - M/N) C(M) - A/B` over :math:`M \\in [1, N]`, interpolated."""
+def _digits(value: float, error: float) -> int:
+    """Significant digits of ``value`` that an absolute ``error`` leaves correct (at least 1)."""
+    if error <= 0 or value == 0:
+        return 15
+    return max(1, min(15, int(math.floor(-math.log10(error / abs(value))))))
+
+
+def _finite_d_root(setting: Setting, ratio_ab) -> tuple[float, float, float]:
+    """Root of :math:`(1 - M/N) C(M) - A/B` over :math:`M \\in [1, N]`, interpolated; returns
+    ``(M*/N, C(M*), error)``.
+
+    The error carries the coefficient's relative accuracy
+    (:data:`~memcross.numerics.coefficient.COEFFICIENT_RELATIVE_ERROR`) through the slope of
+    :math:`g(M) = (1 - M/N) C(M) - A/B` at the root, plus the error of interpolating ``g``
+    linearly between integers (its second difference over 8). A root below ``M = 1`` is
+    reported as ``1/N`` with error ``1/N``.
+    """
     N = setting.N
     Ms = np.arange(1, N + 1)
     cs = coefficients(setting.d, setting.K, N, Ms, float(setting.s2_exact))
     g = (1 - Ms / N) * cs - float(ratio_ab)
     if g[0] <= 0:
-        return 1.0 / N, float(cs[0])
+        return 1.0 / N, float(cs[0]), 1.0 / N
     k = int(np.argmax(g <= 0))  # first size where the partial memorizer wins (g[N-1] < 0 always)
     m0, m1, g0, g1 = Ms[k - 1], Ms[k], g[k - 1], g[k]
     m_star = m0 + g0 / (g0 - g1) * (m1 - m0)
     c_star = cs[k - 1] + (cs[k] - cs[k - 1]) * (m_star - m0)
-    return float(m_star / N), float(c_star)
+    slope = abs(g0 - g1)  # per model size
+    coefficient_error = (1 - m_star / N) * c_star * COEFFICIENT_RELATIVE_ERROR / slope
+    curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
+    interpolation_error = curvature / 8 / slope
+    return float(m_star / N), float(c_star), float((coefficient_error + interpolation_error) / N)
 
 
 def per_time_curve(setting: Setting, ts) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,8 @@ class Prediction:
     """A predicted critical ratio ``M*/N`` with everything needed to trust and reproduce it.
 
     ``value`` is a float; ``value_text`` the same number at ``dps`` digits. ``error`` is the
-    error estimate (quadrature) or 0 (exact sums). ``notes`` are validity notes.
+    error estimate: quadrature's, 0 for exact sums; for ``finite-d`` the coefficient's accuracy
+    carried to the root, and ``dps`` the digits that leaves. ``notes`` are validity notes.
     """
 
     value: float

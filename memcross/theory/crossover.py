@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
 
 from memcross.theory.data import excess_loss_generalizer, excess_loss_partial_memorizer
+from memcross.theory.measures import Grid, decimal_text
+from memcross.theory.numeric import EvaluationError, Evaluator
 from memcross.theory.schedules import simplest
 from memcross.theory.setting import Setting
 from memcross.theory.symbols import C, M, N, d, s2
@@ -81,6 +84,33 @@ def _check_finite(value: sp.Expr, what: str, setting: Setting) -> None:
         )
 
 
+def _probe_points(measure) -> list[sp.Rational]:
+    if isinstance(measure, Grid):
+        return list(measure.points)
+    lo, hi = measure.bounds
+    return [p for p in (lo + (hi - lo) * sp.Rational(k, 16) for k in range(17)) if p > 0]
+
+
+def _check_evaluable(setting: Setting, lam: sp.Expr) -> None:
+    """Refuse, by name, a schedule or weight that cannot be evaluated on the time measure (``exp``
+    of an astronomically large argument): sympy would otherwise try to compute such numbers, in
+    sums over a grid or in closed forms, and never finish."""
+    st = setting
+    schedule = f"schedule {st.schedule!r}" + (f" (alpha = {st.alpha!r}, sigma = {st.sigma!r})" if st.schedule == "custom" else "")
+    weighting = f"weighting {st.weighting!r}" + (f" ({st.weight_expr!r})" if st.weight_expr else "")
+    points = _probe_points(st.measure)
+    with mpmath.workdps(30):
+        for what, expr in ((schedule, st.schedule_obj.psi), (weighting, lam)):
+            f = Evaluator(expr)
+            for p in points:
+                try:
+                    f(mpmath.mpf(p.p) / p.q)
+                except EvaluationError as exc:
+                    raise ValueError(f"{what} cannot be evaluated at t = {decimal_text(p)}: {exc}") from None
+                except (ZeroDivisionError, ValueError, TypeError):
+                    pass  # poles and complex values are judged where the averages are taken
+
+
 def crossover(setting: Setting, coefficient=None, variance=None) -> Crossover:
     r"""The crossover of ``setting`` with :math:`C` and :math:`s_2` from the setting (pass
     ``coefficient=C`` / ``variance=s2`` symbols to keep them symbolic).
@@ -92,6 +122,7 @@ def crossover(setting: Setting, coefficient=None, variance=None) -> Crossover:
     variance = setting.s2_exact if variance is None else variance
     schedule = setting.schedule_obj
     lam = setting.weighting_obj.x0_weight(schedule)
+    _check_evaluable(setting, lam)
     inverse = simplest(1 / (1 + schedule.psi * variance))
     measure = setting.measure
     a_sym, b_sym = measure.symbolic(lam * inverse), measure.symbolic(lam)

@@ -249,7 +249,9 @@ def derive(setting: Setting | None = None, coefficient=None, variance=None) -> D
     mean, mmse = derived_gaussian_mmse()
     delta_gen = excess_loss_generalizer(schedule.psi, variance, S.d)
     delta_pmem = excess_loss_partial_memorizer(coefficient, S.M, S.N, variance, S.d)
-    direct = setting.measure.expectation(sp.expand(cross.lam * (delta_pmem - delta_gen)))
+    # by linearity, term by term: lambda Delta_pmem (constant factor outside) and lambda Delta_gen,
+    # the latter integrated in its own form, not the simplified integrand of A
+    direct = setting.measure.expectation(sp.Add(cross.lam * delta_pmem, -cross.lam * delta_gen, evaluate=False))
     steps = [
         Step("schedule", sp.Tuple(_fn("alpha"), _fn("sigma")), sp.Tuple(schedule.alpha, schedule.sigma),
              f"the {schedule.name} schedule: x_t = alpha_t x0 + sigma_t z; alpha_0 = 1, sigma_0 = 0 checked"),

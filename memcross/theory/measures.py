@@ -182,6 +182,11 @@ def try_integrate(expr: sp.Expr, lower, upper, seconds: float = INTEGRATE_SECOND
     parts: dict[sp.Expr, sp.Expr] = {}
     for term in sp.Add.make_args(sp.sympify(expr)):
         coeff, dependent = term.as_independent(t, as_Add=False)
+        if dependent.free_symbols - {t}:
+            # constants inside sums (d in an expanded denominator): pull them out too, so the
+            # integral is one number, not one per value of d
+            more, dependent = sp.factor_terms(dependent).as_independent(t, as_Add=False)
+            coeff *= more
         parts[dependent] = parts.get(dependent, 0) + coeff
     return sp.Add(*[coeff * _integrate_term(dependent, lower, upper, float(seconds))
                     for dependent, coeff in parts.items()])

@@ -10,13 +10,19 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import mpmath
 import sympy as sp
 
+from memcross.theory.measures import TimeLimitReached, exact_number, time_limit
+from memcross.theory.numeric import EvaluationError, mp_function
 from memcross.theory.parser import parse_expression
 from memcross.theory.symbols import t
+
+#: Seconds the conditions of a custom schedule may take to check (a guard against expressions
+#: that sympy cannot take a limit of, or evaluate, in reasonable time).
+VALIDATE_SECONDS = 10.0
 
 
 class ScheduleError(ValueError):
@@ -30,7 +36,13 @@ def simplest(expr: sp.Expr) -> sp.Expr:
     fast; with ``exp`` or trigonometric functions only targeted rewrites are tried, so that no
     step of a derivation can stall on simplification.
     """
-    expr = sp.sympify(expr)
+    return _simplest(sp.sympify(expr))
+
+
+@lru_cache(maxsize=2048)
+def _simplest(expr: sp.Expr) -> sp.Expr:
+    """:func:`simplest`, cached: the same weights and schedules are rewritten many times over
+    (trigsimp alone takes a good part of a second)."""
     if not expr.free_symbols:
         return expr  # exact numbers stay as they are: rewriting long exact sums only costs time
     held = expr.atoms(sp.Integral, sp.Sum)
@@ -38,7 +50,7 @@ def simplest(expr: sp.Expr) -> sp.Expr:
         # Rewrite around integrals and sums, never into them: to sympy a plain numeric integral
         # or sum is a number, and simplification orders and compares numbers by evaluating them.
         masks = {h: sp.Dummy(f"held{i}") for i, h in enumerate(sorted(held, key=lambda h: sp.sstr(h, order="none")))}
-        return simplest(expr.xreplace(masks)).xreplace({m: h for h, m in masks.items()})
+        return _simplest(expr.xreplace(masks)).xreplace({m: h for h, m in masks.items()})
     candidates = [expr, sp.cancel(sp.together(expr))]
     if expr.has(sp.sin, sp.cos, sp.tan, sp.cot):
         candidates.append(sp.trigsimp(expr))
@@ -96,13 +108,14 @@ class Schedule:
         s0 = sp.limit(self.sigma, t, 0, "+")
         if sp.simplify(s0) != 0:
             raise ScheduleError(f"schedule {self.name!r}: sigma_0 = 0 fails (sigma_0 = {s0})")
-        where = _first_nonpositive(self.sigma, self.t_max)
+        where = _first_nonpositive(self.sigma, self.t_max, name=f"schedule {self.name!r}: sigma")
         if where is not None:
             raise ScheduleError(
                 f"schedule {self.name!r}: sigma > 0 on (0, {self.t_max}] fails "
                 f"(sigma({where}) = {sp.N(self.sigma.subs(t, where), 6)})"
             )
-        where = _first_nonpositive(self.alpha, self.t_max, strict=False, real_only=True)
+        where = _first_nonpositive(self.alpha, self.t_max, strict=False, real_only=True,
+                                   name=f"schedule {self.name!r}: alpha")
         if where is not None:
             raise ScheduleError(
                 f"schedule {self.name!r}: alpha must be real on [0, {self.t_max}] "
@@ -111,15 +124,16 @@ class Schedule:
         return self
 
 
-def _first_nonpositive(expr, t_max, strict=True, real_only=False, points=200):
+def _first_nonpositive(expr, t_max, strict=True, real_only=False, points=200, name="expression"):
     """A time in ``(0, t_max]`` where ``expr`` is not positive (or not real), else ``None``.
 
     Symbolic when sympy can decide the sign for every positive ``t``; otherwise by evaluation at
-    30 digits on a grid plus random points.
+    30 digits on a grid plus random points. An expression that cannot be evaluated at all (an
+    argument too large for ``exp``) raises :class:`ScheduleError` starting with ``name``.
     """
     if expr.is_positive and not real_only:
         return None
-    f = sp.lambdify(t, expr, modules="mpmath")
+    f = mp_function(expr)
     rng = random.Random(0)
     tm = sp.Rational(t_max)
     grid = [tm * sp.Rational(i, points) for i in range(1, points + 1)]
@@ -128,6 +142,8 @@ def _first_nonpositive(expr, t_max, strict=True, real_only=False, points=200):
         for point in grid:
             try:
                 value = mpmath.mpmathify(f(mpmath.mpf(point.p) / point.q))
+            except EvaluationError as exc:
+                raise ScheduleError(f"{name} cannot be evaluated at t = {point}: {exc}") from None
             except (ValueError, ZeroDivisionError, TypeError):
                 return point
             if abs(mpmath.im(value)) > mpmath.mpf(10) ** -25:
@@ -208,7 +224,17 @@ def custom_schedule(alpha: str, sigma: str, t_max=1, name: str = "custom") -> Sc
         name,
         parse_expression(alpha, names),
         parse_expression(sigma, names),
-        sp.Rational(str(t_max)) if not isinstance(t_max, sp.Basic) else t_max,
+        exact_number(t_max, "t_max"),
         f"custom: alpha = {alpha}, sigma = {sigma}",
     )
-    return schedule.validate()
+    limit = time_limit(VALIDATE_SECONDS, required=False)
+    try:
+        with limit:
+            return schedule.validate()
+    except TimeLimitReached as exc:
+        if exc.limit is not limit:
+            raise
+        raise ScheduleError(
+            f"schedule {name!r}: checking alpha = {alpha!r} and sigma = {sigma!r} took longer than "
+            f"{VALIDATE_SECONDS:g} s; write them more simply"
+        ) from None

@@ -133,16 +133,42 @@ def test_import_does_not_load_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_finite_d_claims_only_the_precision_it_has():
-    p = predict(Setting(), "finite-d", 30)
-    assert p.dps == 5 and p.error == 1e-5 and p.value_text == "0.76909"
-    assert abs(p.value - 0.769093759606431) < 1e-12  # the number itself is unchanged
+def test_cosine_min_snr_on_the_whole_interval():
+    """(1 + cos pi t)/(1 - cos pi t) rounds to 1/0 at tiny t unless evaluated with more digits."""
+    p = predict(Setting(schedule="vp-cosine", weighting="min-snr:gamma=5", time="interval:0,1"))
+    assert p.value_text.startswith("0.84054056542099267734")
+    assert p.error < 1e-30
 
 
-def test_weights_that_underflow_float64_give_no_warnings():
-    import warnings
+@pytest.mark.parametrize("weighting", ["min-snr:gamma=5", "sigmoid"])
+def test_bounded_weights_on_the_whole_interval_are_not_refused(weighting):
+    """1 - exp(-tiny) cancels in float64; the weight itself is finite at t -> 0."""
+    p = predict(Setting(schedule="vp-linear", weighting=weighting, time="interval:0,1"))
+    assert 0 < p.value < 1 and p.error < 1e-25
+    fast = fast_critical_ratios(Setting(schedule="vp-linear", weighting=weighting, time="interval:0,1"), [1.0])
+    assert abs(fast.value[0] - p.value) < 1e-10
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # numpy's "invalid value in divide" would fail here
-        p = predict(Setting(weighting="sigmoid:b=-1000"))
-    assert 0 < p.uncollapsed_weight < 1
+
+def test_finite_d_record_states_its_real_precision():
+    p = predict(Setting(), method="finite-d", dps=30)
+    assert 1e-7 < p.error < 1e-4
+    assert p.dps == len(p.value_text.replace("0.", "", 1)) <= 6
+    assert abs(float(p.value_text) - p.value) <= 10 * p.error
+
+
+def test_closed_forms_with_absurd_constants_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"schedule 'custom' \(alpha = '1-t', sigma = 't\*exp\(exp\(exp\(100\*t\)\)\)'\)"):
+        predict(Setting(schedule="custom", alpha="1-t", sigma="t*exp(exp(exp(100*t)))"))
+
+
+def test_fast_path_does_not_depend_on_mpmath_global_precision():
+    setting = Setting(schedule="flow", weighting="min-snr", time="interval:0.001,0.999", s2="0.25")
+    reference = fast_critical_ratios(setting, [0.25]).value[0]
+    saved = mpmath.mp.prec
+    try:
+        mpmath.mp.prec = 12
+        lowered = fast_critical_ratios(setting, [0.25]).value[0]
+    finally:
+        mpmath.mp.prec = saved
+    assert lowered == reference
+    assert abs(reference - predict(setting).value) < 1e-12

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import sympy as sp
 from hypothesis import given, settings
@@ -124,3 +126,15 @@ def test_time_limit_cannot_be_swallowed_by_library_code():
                 except Exception:  # noqa: BLE001 - what library code does
                     pass
     assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"schedule": "custom", "alpha": "1-t", "sigma": "t*exp(exp(exp(100*t)))"},
+     "schedule 'custom' (alpha = '1-t', sigma = 't*exp(exp(exp(100*t)))') cannot be evaluated at t = "),
+    ({"weighting": "custom", "weight_expr": "1 + exp(exp(exp(100*t)))", "time": "interval:0,1"},
+     "weighting 'custom' ('1 + exp(exp(exp(100*t)))') cannot be evaluated at t = "),
+])
+def test_unevaluable_schedules_and_weights_are_refused_by_name(kwargs, name):
+    """Summed over a grid or integrated in closed form, sympy would try to compute such numbers."""
+    with pytest.raises(ValueError, match=re.escape(name)):
+        crossover(Setting(**kwargs))

@@ -48,3 +48,9 @@ def test_custom_schedule_matches_built_in():
 def test_custom_schedule_names_the_failed_condition(alpha, sigma, condition):
     with pytest.raises((ScheduleError, ValueError), match=condition.replace("(", r"\(")):
         custom_schedule(alpha, sigma)
+
+
+def test_custom_schedule_that_cannot_be_evaluated_is_refused_by_name():
+    """cos of exp(exp(100 t)) would need 10^43 bits to reduce its argument: refused, not computed."""
+    with pytest.raises(ScheduleError, match=r"schedule 'custom': sigma cannot be evaluated at t = .*cos of a number"):
+        custom_schedule("1", "t*(2 + cos(exp(exp(100*t))))")
