@@ -298,7 +298,7 @@ def _predict_colored(args) -> int:
     else:
         print("  Delta_pmem(M) = C (1 - M/N) mean_k(3 l_k);  M*/N = 1 - E_t[lambda Delta_gen] / (C mean(3 l) E_t[lambda])")
     print()
-    print(f"M*/N = {record.value:.6f}   (method {method})")
+    print(f"M*/N = {record.value_text}   (method {method}, {record.dps} digits, error estimate {record.error:.3g})")
     print(f"M*   = {record.M_star:.6g} for N = {setting.N}")
     for note in record.notes:
         print(f"note: {note}")

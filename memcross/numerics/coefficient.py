@@ -144,6 +144,10 @@ def coefficients(d: int, K: int, N: int, Ms, s2: float = 1.0, separation: float 
 #: Nodes of the radius grid (log-spaced) for the coloured-template excess.
 COLOR_R_NODES = 1500
 COLOR_LAMBDA_NODES = 40
+#: Relative accuracy of :func:`colored_excess` on the nodes above (at most 4e-7 against a rule with
+#: 3x the colour nodes and 4x the radius nodes, digits and blobs, K = 6, N = 100, M = 1 ... 99);
+#: coloured predictions built on it state this error.
+COLORED_EXCESS_RELATIVE_ERROR = 1e-6
 
 
 def colored_excess(templates, sc2: float, N: int, Ms) -> np.ndarray:
@@ -191,9 +195,9 @@ def colored_excess(templates, sc2: float, N: int, Ms) -> np.ndarray:
         raise ValueError(f"sc2 must be positive, got {sc2}")
     n = (u**2).sum(1)
     g = u @ u.T
-    q, wq = special.roots_legendre(COLOR_LAMBDA_NODES)
-    q, wq = (q + 1) / 2, wq / 2
-    lam = stats.chi2.ppf(q, 3)  # ||z_j||^2 at Gauss-Legendre nodes in probability
+    # ||z_j||^2 ~ chi^2_3, density x^(1/2) e^(-x/2) / (2^(3/2) Gamma(3/2)): generalized Gauss-Laguerre
+    x, wq = special.roots_genlaguerre(COLOR_LAMBDA_NODES, 0.5)
+    lam, wq = 2 * x, wq / special.gamma(1.5)
     out = np.zeros(Ms.shape, dtype=float)
     for k in range(K):
         scale = n.max()

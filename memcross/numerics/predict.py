@@ -323,7 +323,7 @@ def predict_colored(setting: Setting, templates, sc2: float = 1.0, method: str =
 
     ``setting`` supplies the schedule, time measure, weighting, ``K`` and ``N``.
     """
-    from memcross.numerics.coefficient import colored_excess
+    from memcross.numerics.coefficient import COLORED_EXCESS_RELATIVE_ERROR, colored_excess
     from memcross.numerics.templates import check_templates
     from memcross.theory.data import ColoredTemplateGMM
 
@@ -356,24 +356,37 @@ def predict_colored(setting: Setting, templates, sc2: float = 1.0, method: str =
         notes.append(f"{100 * uncollapsed:.3g}% of the weight is on times where the memorizer has not collapsed "
                      f"(psi_t x nearest-neighbour distance^2 {nearest:.3g} < {COLLAPSE_FACTOR:g} log N): "
                      "in a 3-dimensional colour space this share is large, and the prediction least reliable there")
+    target_error = float(a_err / b + a * b_err / b**2)
     if method == "asymptotic":
         c = float(setting.C_exact)
         value, coef = 1 - target / (c * mean_var), c
+        error = target_error / (c * mean_var)
     else:
         Ms = np.arange(1, N + 1)
-        g = colored_excess(u, float(sc2), N, Ms) - target
+        excess = colored_excess(u, float(sc2), N, Ms)
+        g = excess - target
         if g[0] <= 0:
-            value = 1.0 / N
+            value, error = 1.0 / N, 1.0 / N
         else:
             k = int(np.argmax(g <= 0))
-            value = (Ms[k - 1] + g[k - 1] / (g[k - 1] - g[k])) / N
+            slope = float(g[k - 1] - g[k])  # per model size
+            value = (Ms[k - 1] + g[k - 1] / slope) / N
+            # the excess's quadrature error and the target's, through the slope at the root, plus
+            # the error of interpolating g linearly between integers (second difference over 8)
+            curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
+            quadrature = COLORED_EXCESS_RELATIVE_ERROR * float(excess[k - 1]) + target_error
+            error = (quadrature + curvature / 8) / slope / N
         m_star = max(1, min(N - 1, int(round(value * N))))
         coef = float(colored_excess(u, float(sc2), N, [m_star])[0] / ((1 - m_star / N) * mean_var))
         notes.append(f"finite-d: per-point cost at M* is {coef:.4f} x the mean colour variance 3 sc2 ||u||^2 "
                      "(order statistics in the 3-dimensional colour space)")
+    digits = _digits(value, error)
+    if method == "finite-d":
+        notes.append(f"M*/N to about {error:.1g}, {digits} digits (float64 quadrature; the colour excess is good "
+                     f"to about {COLORED_EXCESS_RELATIVE_ERROR:.0e} relative)")
     record = dict(setting.to_dict(), d=3 * u.shape[1], data="colored-templates", sc2=float(sc2),
                   templates=templates_spec or "array")
-    return Prediction(value=float(value), value_text=f"{value:.8g}", method=method, setting=record, dps=15,
-                      error=float(a_err / b + a * b_err / b**2) / mean_var, M_star=float(value) * N,
+    return Prediction(value=float(value), value_text=mpmath.nstr(mpmath.mpf(value), digits), method=method,
+                      setting=record, dps=digits, error=float(error), M_star=float(value) * N,
                       coefficient=float(coef), uncollapsed_weight=uncollapsed, max_point_weight=0.0,
                       notes=tuple(notes))

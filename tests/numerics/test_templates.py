@@ -142,3 +142,32 @@ def test_cli_bad_template_files_write_nothing(tmp_path, capsys, make, message):
     rc = main(["exact", "--data", "colored-templates", "--templates", "blobs:side=3000", "--store", str(store)])
     assert rc == 2 and "blobs side must be an integer in [2, 128]" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_colored_excess_is_as_accurate_as_it_states(monkeypatch):
+    """The stated relative accuracy holds against a rule with 3x the colour nodes and 4x the radii."""
+    import sys
+
+    import memcross.numerics.coefficient  # noqa: F401  (the module, not the function of that name)
+
+    module = sys.modules["memcross.numerics.coefficient"]
+    u = load_templates("digits", 6)
+    Ms = np.array([1, 20, 80, 99])
+    coarse = module.colored_excess(u, 1.0, 100, Ms)
+    monkeypatch.setattr(module, "COLOR_LAMBDA_NODES", 3 * module.COLOR_LAMBDA_NODES)
+    monkeypatch.setattr(module, "COLOR_R_NODES", 4 * module.COLOR_R_NODES)
+    fine = module.colored_excess(u, 1.0, 100, Ms)
+    assert np.all(np.abs(coarse / fine - 1) < module.COLORED_EXCESS_RELATIVE_ERROR)
+
+
+def test_colored_prediction_states_its_real_precision():
+    from memcross.numerics.predict import predict_colored
+    from memcross.theory import Setting
+
+    setting = Setting(K=6, N=100)
+    record = predict_colored(setting, load_templates("digits", 6), 1.0, "finite-d", "digits")
+    assert 0 < record.error < 1e-3 and record.dps < 15
+    assert record.dps == int(np.floor(-np.log10(record.error / record.value)))
+    assert record.value_text == f"{record.value:.{record.dps}g}"
+    # the value is the documented one to the digits it claims
+    assert abs(record.value - 0.8188) < 1e-4
