@@ -65,9 +65,9 @@ def _exact_case(validation):
 
 
 def _exact_colored_case(templates):
-    from memcross.numerics.predict import predict_colored
-    from memcross.numerics.templates import load_templates
+    from memcross.numerics.predict import predict
     from memcross.theory import Setting
+    from memcross.theory.templates import load_templates
     from memcross.validation.exact import exact_losses
     from memcross.validation.lowrank import make_colored_data
     from memcross.validation.process import Process
@@ -81,14 +81,14 @@ def _exact_colored_case(templates):
         ratio = ex.crossover()[0]
         runs.append(time.perf_counter() - start)
     start = time.perf_counter()
-    pred = predict_colored(setting, load_templates(templates, 6), 1.0, "finite-d").value
+    pred = predict(Setting(data=f"colored-templates:templates={templates}", K=6, N=100), "finite-d").value
     return {"seconds": statistics.median(runs), "runs": runs, "last_ratio": ratio,
             "predict_seconds": time.perf_counter() - start, "predicted": pred}
 
 
 def _train_colored_case(sizes, draws, steps=300):
-    from memcross.numerics.templates import load_templates
     from memcross.theory import Setting
+    from memcross.theory.templates import load_templates
     from memcross.validation.lowrank import make_colored_data
     from memcross.validation.process import Process
     from memcross.validation.train import TrainConfig, Trainer
@@ -110,10 +110,9 @@ def _sweep_colored_case(store_path):
     colored-templates --templates digits --store FILE` runs)."""
     from memcross.theory import Setting
     from memcross.validation.store import Store
-    from memcross.validation.sweep import data_spec, plan_from, validate
+    from memcross.validation.sweep import plan_from, validate
 
-    spec = data_spec("colored-templates", "digits", 1.0)
-    plan = plan_from(Setting(d=1, K=6, N=100), "quick", None, "cpu", 0, data=spec)
+    plan = plan_from(Setting(data="colored-templates:templates=digits", K=6, N=100), "quick", None, "cpu", 0)
     start = time.perf_counter()
     res = validate(plan, Store(store_path), log=lambda m: print(m, file=sys.stderr, flush=True))
     s = res.summary

@@ -108,3 +108,30 @@ def parse_toml(text: str, where: str) -> dict:
         raise ValueError(f"{where} is not valid TOML ({exc})") from None
     except RecursionError:
         raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None
+
+
+def split_spec(spec, what: str, allowed) -> tuple[str, dict[str, str]]:
+    """``name[:key=value,...]`` as ``(name, {key: value})`` (values still text), with each key in
+    ``allowed[name]`` (a mapping of registry names to their parameter names); a ValueError that
+    names ``what``, the spec and what is allowed otherwise.
+
+    >>> split_spec("min-snr:gamma=5", "weighting", {"min-snr": ["gamma"]})
+    ('min-snr', {'gamma': '5'})
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"{what} must be a non-empty name, got {spec!r}")
+    name, _, rest = spec.strip().partition(":")
+    name = name.strip()
+    if name not in allowed:
+        raise ValueError(f"unknown {what} {name!r}; known {what}s: {', '.join(allowed)}{did_you_mean(name, allowed)}")
+    params: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in allowed[name]:
+            names = ", ".join(allowed[name]) or "none"
+            raise ValueError(f"{what} {spec!r}: unknown parameter {key!r} (parameters of {name!r}: {names})")
+        if key in params:
+            raise ValueError(f"{what} {spec!r}: parameter {key!r} is given twice")
+        params[key] = value.strip()
+    return name, params

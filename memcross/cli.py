@@ -14,6 +14,7 @@ from pathlib import Path
 
 from memcross import __version__
 from memcross._checks import did_you_mean
+from memcross.theory.datamodels import DEFAULT_DATA, data_model_names, parse_data_spec
 
 
 class UsageError(Exception):
@@ -75,8 +76,48 @@ _SETTING_FIELDS = ("schedule", "alpha", "sigma", "t_max", "time", "weighting", "
                    "s2", "C", "d", "K", "N")
 
 
+def _setting_fields(args) -> dict:
+    """The setting fields given on the command line, with the data model (``--data``,
+    ``--templates``, ``--sc2``) where the command has one."""
+    fields = {k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None}
+    if hasattr(args, "data") and _data_spec(args) != DEFAULT_DATA:
+        fields["data"] = _data_spec(args)
+    return fields
+
+
+def _with_data_defaults(fields: dict) -> dict:
+    """``fields`` with the data model's own defaults for fields not given (the paper's K = 6,
+    N = 100 for coloured templates)."""
+    if fields.get("data", DEFAULT_DATA) == DEFAULT_DATA:
+        return fields
+    cls, _ = parse_data_spec(fields["data"])
+    return {**cls.setting_defaults, **fields}
+
+
 def _setting_from(args):
-    return _setting_from_dict({k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None})
+    return _setting_from_dict(_with_data_defaults(_setting_fields(args)))
+
+
+def _data_spec(args) -> str:
+    """``--data`` with ``--templates`` and ``--sc2`` folded in: ``colored-templates:templates=digits,sc2=2``.
+    A template spec's own parameters (``blobs:side=15,seed=3``) become the data model's."""
+    spec = args.data
+    extra = []
+    if args.templates is not None:
+        name, _, params = args.templates.partition(":")
+        extra.append(f"templates={args.templates}" if name == "file" else
+                     ",".join([f"templates={name}", *filter(None, params.split(","))]))
+    if args.sc2 is not None:
+        extra.append(f"sc2={args.sc2}")
+    if not extra:
+        return spec
+    cls, params = parse_data_spec(spec)
+    for flag, key in (("--templates", "templates"), ("--sc2", "sc2")):
+        if getattr(args, key) is not None and key not in cls.parameters:
+            raise UsageError(f"{flag} is only used with --data colored-templates, not {cls.name!r}")
+        if getattr(args, key) is not None and key in params:
+            raise UsageError(f"{flag} and --data {spec!r} both set {key}; give it once")
+    return spec + (",".join(["", *extra]) if ":" in spec else ":" + ",".join(extra))
 
 
 def _write_or_print(text: str, output: str | None) -> None:
@@ -214,19 +255,14 @@ def _cmd_predict(args) -> int:
     from memcross.numerics.predict import predict, sweep
     from memcross.numerics.tables import render_table
 
-    if args.data != "isotropic":
-        return _predict_colored(args)
-    if args.templates is not None:
-        raise UsageError("--templates is only used with --data colored-templates")
     base = _load_config(args.config) if args.config else {}
-    method = base.pop("method", args.method)
+    method = base.pop("method", None)
     dps = base.pop("dps", args.dps)
-    if args.method_given:
-        method = args.method
     if args.dps_given:
         dps = args.dps
-    cli = {k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None}
-    base.update(cli)
+    base = _with_data_defaults({**base, **_setting_fields(args)})
+    if args.method_given or method is None:  # the data model's default method unless one is named
+        method = args.method if args.method_given else parse_data_spec(base.get("data", DEFAULT_DATA))[0].default_method
     grids = [_grid_values(g) for g in args.grid or []]
     if args.fast and not grids:
         raise UsageError("--fast only applies to --grid sweeps (a single prediction is exact already)")
@@ -271,40 +307,6 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-def _predict_colored(args) -> int:
-    from memcross.numerics.predict import predict_colored
-    from memcross.numerics.templates import load_templates
-
-    if args.grid or args.config:
-        raise UsageError("--grid and --config are not available with --data colored-templates yet")
-    setting = _colored_setting(args)
-    spec = args.templates or "blobs"
-    templates = load_templates(spec, setting.K)
-    method = args.method if args.method_given else "finite-d"
-    record = predict_colored(setting, templates, args.sc2, method, spec)
-    if args.json:
-        print(record.to_json(indent=2))
-        return 0
-    print(f"memcross prediction: coloured templates {spec!r} (K = {setting.K}, P = {templates.shape[1]}, "
-          f"sc2 = {args.sc2}), N = {setting.N}, schedule={setting.schedule}, time={setting.time}, "
-          f"weighting={setting.weighting}")
-    print()
-    print("derivation summary:")
-    print("  Delta_gen(t) = (1/K) sum_k 3 l_k / (1 + psi_t l_k),  l_k = sc2 ||u_k||^2   (rank-3 MMSE per template)")
-    if method == "finite-d":
-        print("  Delta_pmem(M) = (1 - M/N) (1/K) sum_k E int_0^inf ((1/K) sum_l S_kl(r))^M dr   "
-              "(nearest memorized point; order statistics in colour space)")
-        print("  M* solves Delta_pmem(M) E_t[lambda] = E_t[lambda Delta_gen]")
-    else:
-        print("  Delta_pmem(M) = C (1 - M/N) mean_k(3 l_k);  M*/N = 1 - E_t[lambda Delta_gen] / (C mean(3 l) E_t[lambda])")
-    print()
-    print(f"M*/N = {record.value_text}   (method {method}, {record.dps} digits, error estimate {record.error:.3g})")
-    print(f"M*   = {record.M_star:.6g} for N = {setting.N}")
-    for note in record.notes:
-        print(f"note: {note}")
-    return 0
-
-
 def _setting_from_dict(data: dict):
     from memcross.theory.setting import Setting
 
@@ -320,6 +322,9 @@ def _summary(setting, record) -> str:
     from memcross.theory.crossover import crossover
     from memcross.theory.derivation import show_text
 
+    model = setting.data_model
+    if model.name != DEFAULT_DATA:
+        return _data_model_summary(setting, record)
     cross = crossover(setting)
     schedule = setting.schedule_obj
     lines = [
@@ -334,14 +339,40 @@ def _summary(setting, record) -> str:
         f"       = {show_text(cross.ratio)}" if record.method == "asymptotic" else
         "  finite-d: C = C(d, K, N, M) from nearest-neighbour order statistics; M* solves (1 - M/N) C(M) E[lambda] = E[lambda/(1+psi s2)]",
         "",
+    ]
+    return "\n".join(lines + _result_lines(setting, record))
+
+
+def _data_model_summary(setting, record) -> str:
+    """The summary of a prediction for a data model other than the isotropic mixture."""
+    model = setting.data_model
+    lines = [
+        f"memcross prediction: data {model.describe()}, N = {setting.N}, schedule={setting.schedule}, "
+        f"time={setting.time}, weighting={setting.weighting}, target={setting.target}, C={setting.C}",
+        "",
+        "derivation summary:",
+        f"  Delta_gen(t) = {model.formulas['generalizer']}",
+        f"  Delta_pmem(M) = C (1 - M/N) c,  c = {model.formulas['point cost']}",
+        "  M*/N = 1 - E_t[lambda Delta_gen / c] / (C E_t[lambda])" if record.method == "asymptotic" else
+        "  finite-d: C = C(M) from the nearest memorized point's order statistics; "
+        "M* solves (1 - M/N) C(M) E[lambda] = E[lambda Delta_gen / c]",
+        "",
+    ]
+    return "\n".join(lines + _result_lines(setting, record))
+
+
+def _result_lines(setting, record) -> list[str]:
+    lines = [
         f"M*/N = {record.value_text}   (method {record.method}, {record.dps} digits, error estimate {record.error:.3g})",
         f"M*   = {record.M_star:.6g} for N = {setting.N}",
     ]
     if record.method == "finite-d":
         lines.append(f"C(M*) = {record.coefficient:.6g}")
     lines += [f"note: {n}" for n in record.notes]
-    lines.append("(run `memcross derive` for every step, `memcross derive --verify` to prove them)")
-    return "\n".join(lines)
+    lines.append("(run `memcross derive` for every step, `memcross derive --verify` to prove them)"
+                 if setting.data_model.name == DEFAULT_DATA else
+                 "(`memcross exact` with the same options measures the crossover on a sampled data set)")
+    return lines
 
 
 def _cmd_table(args) -> int:
@@ -469,63 +500,57 @@ def _cmd_exact(args) -> int:
 
     import numpy as np
 
-    from memcross.numerics.coefficient import coefficient, colored_excess
-    from memcross.numerics.predict import predict, predict_colored
+    from memcross.numerics.excess import finite_size
+    from memcross.numerics.predict import predict
     from memcross.numerics.tables import render_table
-    from memcross.validation.sweep import build_data, data_spec, exact_for
-
-    colored = args.data == "colored-templates"
-    setting = _colored_setting(args) if colored else _setting_from(args)
-    spec = data_spec(args.data, args.templates, args.sc2)
     from memcross.validation.exact import check_exact_inputs
+    from memcross.validation.sweep import build_data, exact_for
 
-    check_exact_inputs(setting, args.draws, args.seed, spec)  # draws, seed, memory: before any work
+    setting = _setting_from(args)
+    model = setting.data_model
+    check_exact_inputs(setting, args.draws, args.seed)  # draws, seed, memory: before any work
     _set_threads(args)
-    data = build_data(setting, args.seed, spec)  # checks the templates before the store is touched
+    data = build_data(setting, args.seed)  # checks the data before the store is touched
     store = _open_store(args)
-    ex = exact_for(setting, args.seed, args.draws, store, data, spec)
+    ex = exact_for(setting, args.seed, args.draws, store, data)
     ratio, m_star = ex.crossover()
     base = setting.replace(C=1)
     fractions = [f for f in (0.1, 0.25, 0.5, 0.8, 0.95) if 1 <= round(f * setting.N) < setting.N]
     Ms = [int(round(f * setting.N)) for f in fractions]
-    if colored:
-        asym = predict_colored(base, data.templates, args.sc2, "asymptotic").value
-        fin = predict_colored(base, data.templates, args.sc2, "finite-d").value
-        measured_pm = ex.excess_partial_memorizer()
-        theory_pm = colored_excess(data.templates, args.sc2, setting.N, Ms) if Ms else []
-        c_rows = [{"M/N": M / setting.N, "M": M, "excess measured": float(measured_pm[M - 1]),
-                   "order statistics": float(th)} for M, th in zip(Ms, theory_pm)]
-        theory_label, c_title = "(1/K) sum 3l/(1+psi l)", "partial memorizer's excess over the memorizer"
-        what = (f"coloured templates {spec['templates']!r} (K = {setting.K}, D = {data.d}, sc2 = {args.sc2}), "
-                f"N = {setting.N}")
-    else:
-        asym, fin = predict(base, "asymptotic").value, predict(base, "finite-d").value
-        c_rows = [{"M/N": M / setting.N, "M": M, "C(M) measured": ex.coefficient(M),
-                   "C(M) finite-d theory": coefficient(setting.d, setting.K, setting.N, M, float(setting.s2_exact))}
-                  for M in Ms]
-        theory_label, c_title = "d s2/(1+psi s2)", "C(M)"
-        what = f"(d, K, N) = ({setting.d}, {setting.K}, {setting.N}), s2 = {setting.s2}"
+    asym = predict(base, "asymptotic").value
+    try:
+        entry = finite_size(model)
+    except ValueError:
+        entry = None
+    fin = predict(base, "finite-d").value if entry is not None else None
+    theory_c = entry.coefficients(model, np.array(Ms)) if entry is not None and Ms else [None] * len(Ms)
+    c_rows = [{"M/N": M / setting.N, "M": M, "C(M) measured": ex.coefficient(M), "C(M) finite-d theory": th}
+              for M, th in zip(Ms, theory_c)]
+    what = model.describe() if model.name != DEFAULT_DATA else \
+        f"(d, K, N) = ({setting.d}, {setting.K}, {setting.N}), s2 = {setting.s2}"
+    if model.name != DEFAULT_DATA:
+        what += f", N = {setting.N}"
     if args.json:
-        print(json.dumps({"setting": setting.to_dict(), "data": spec, "seed": args.seed, "draws": args.draws,
+        print(json.dumps({"setting": setting.to_dict(), "data": model.spec, "seed": args.seed, "draws": args.draws,
                           "exact": ratio, "M_star": m_star, "predicted_c1": asym, "predicted_finite_d": fin,
                           "t": ex.table.t.tolist(), "excess_generalizer": ex.excess_generalizer().tolist(),
                           "theory_excess_generalizer": ex.theory_excess_generalizer().tolist(),
                           "partial_memorizer": c_rows}, indent=2))
         return 0
     measured, theory, collapsed = ex.excess_generalizer(), ex.theory_excess_generalizer(), ex.collapsed()
-    t_rows = [{"t": float(t), "psi": float(p), "L_gen - L_mem": float(m), theory_label: float(th),
+    t_rows = [{"t": float(t), "psi": float(p), "L_gen - L_mem": float(m), model.formulas["short"]: float(th),
                "measured/theory": float(m / th), "collapsed": "yes" if c else "no"}
               for t, p, m, th, c in zip(ex.table.t, ex.table.psi, measured, theory, collapsed)]
     print(f"memcross exact: {what}, schedule {setting.schedule}, time {setting.time}, "
           f"weighting {setting.weighting}; {args.draws} noise draws, data seed {args.seed}")
     print()
     print(f"exact M*/N = {ratio:.4f}   (smallest M with weighted L_pmem,M <= L_gen: M* = {m_star})")
-    print(f"predicted:  asymptotic (C = 1) {asym:.4f},  finite-d {fin:.4f}")
+    print(f"predicted:  asymptotic (C = 1) {asym:.4f}" + (f",  finite-d {fin:.4f}" if fin is not None else ""))
     print()
     print("per-time excess of the generalizer over the memorizer (x0 units), measured vs theory:")
     print(render_table(t_rows, list(t_rows[0]), "markdown", digits=4))
     print()
-    print(f"measured {c_title} (mean over the {int(collapsed.sum())} collapsed times) vs the theory:")
+    print(f"measured C(M) = excess / ((1 - M/N) c) (mean over the {int(collapsed.sum())} collapsed times) vs the theory:")
     print(render_table(c_rows, list(c_rows[0]), "markdown", digits=4) if c_rows else "(N too small)")
     if np.any(~collapsed):
         print(f"note: {int((~collapsed).sum())} time(s) where the memorizer has not collapsed; "
@@ -539,28 +564,26 @@ def _cmd_validate(args) -> int:
     import json
 
     from memcross.numerics.tables import render_table
-    from memcross.validation.sweep import build_data, data_spec, plan_from, validate
+    from memcross.validation.datamodels import validation_model
+    from memcross.validation.sweep import build_data, plan_from, validate
 
-    colored = args.data == "colored-templates"
-    if args.templates is not None and not colored:
-        raise UsageError("--templates is only used with --data colored-templates")
-    setting = _colored_setting(args) if colored else _setting_from(args)
-    spec = data_spec(args.data, args.templates, args.sc2)
+    setting = _setting_from(args)
+    model = setting.data_model
     plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
-                     args.refine, args.sampler, args.exact_draws, args.n_eval, data=spec, steps=args.steps,
+                     args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
                      seed=args.train_seed)
     _set_threads(args)
-    data = build_data(setting, args.seed, spec)  # checks the templates before any work
-    from memcross.validation.model import family_class
-
-    family_class(data).check_init(plan.train.init)
+    build_data(setting, args.seed)  # checks the data before any work
+    validation_model(setting).family.check_init(plan.train.init)
     figure = None
     if not args.no_figure and (args.figure or not args.no_store):
         store_dir = Path(args.store).parent if args.store else Path("memcross-runs")
         s = plan.setting
-        what = f"colored-{spec['templates'].split(':')[0]}" if colored else f"d{s.d}"
+        what = f"d{s.d}" if model.name == DEFAULT_DATA else \
+            f"{model.name.replace('-templates', '')}-{model.params['templates'].split(':')[0]}" if "templates" in model.params \
+            else model.name
         figure = Path(args.figure) if args.figure else store_dir / (
             f"transition-{what}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
         if figure.suffix.lower() not in (".pdf", ".png", ".svg"):  # checked before any work
@@ -588,7 +611,9 @@ def _cmd_validate(args) -> int:
         print(json.dumps({"summary": result.summary, "sizes": result.sizes}, indent=2))
         return 0
     print()
-    columns = [c.replace("means_near_true", "templates_near_true") if colored else c for c in SIZE_COLUMNS]
+    locations = validation_model(setting).location_columns
+    columns = [c for c in SIZE_COLUMNS if c not in ("means_near_train", "means_near_true")]
+    columns[columns.index("variance") + 1:columns.index("variance") + 1] = list(locations)
     print(render_table(result.sizes, columns, "markdown", digits=4))
     print()
     print(render_table([result.summary], SUMMARY_COLUMNS[3:], "markdown", digits=4))
@@ -706,12 +731,17 @@ def _list_rows(what: str) -> list[dict]:
                 {"name": "finite-d", "description": "the finite-dimension coefficient C(d, K, N, M) from "
                  "nearest-neighbour order statistics; M* is a root"}]
     if what == "data":
-        return [{"name": "isotropic", "parameters (defaults)": "--dim 50, --components 12, --train 200, --s2 1",
-                 "description": "isotropic Gaussian mixture, means uniform on the sphere of radius sqrt(d)"},
-                {"name": "colored-templates",
-                 "parameters (defaults)": "--templates blobs[:side=15,sparsity=0.3,seed=0] | digits[:side=15] | "
-                                          "file:PATH.npy, --components 6, --train 100, --sc2 1",
-                 "description": "coloured grayscale templates: rank-3 components in dimension 3P"}]
+        from memcross.theory.datamodels import get_data_model_class
+
+        rows = []
+        for name in data_model_names():
+            cls = get_data_model_class(name)
+            params = [f"{k}={p.default}" for k, p in cls.parameters.items() if p.default is not None]
+            params += [k for k, p in cls.parameters.items() if p.default is None]
+            fields = ", ".join(f"{k}={v}" for k, v in cls.setting_defaults.items())
+            rows.append({"name": name, "parameters (defaults)": ", ".join(params) or "- (the setting's d, K, s2)",
+                         "setting defaults": fields or "-", "description": cls.description})
+        return rows
     from memcross.validation.sweep import PRESETS  # presets: the validation extra
 
     return [{"name": n, **p} for n, p in PRESETS.items()]
@@ -745,21 +775,22 @@ def _cmd_list(args) -> int:
 
 def _add_data_arguments(p) -> None:
     g = p.add_argument_group("data model")
-    g.add_argument("--data", default="isotropic", choices=["isotropic", "colored-templates"],
-                   help="isotropic GMM (default) or coloured templates (low-rank; docs/images.md)")
+    g.add_argument("--data", default=DEFAULT_DATA, type=_checked_data,
+                   help=f"data model NAME[:key=value,...]: {', '.join(data_model_names())} (default isotropic; "
+                        "colored-templates: docs/images.md)")
     g.add_argument("--templates", default=None,
                    help="coloured templates: blobs[:side=15,sparsity=0.3,seed=0] (default), digits[:side=15] "
                         "(needs scikit-learn), file:PATH.npy")
-    g.add_argument("--sc2", type=float, default=1.0, help="coloured templates: colour variance (default 1)")
+    g.add_argument("--sc2", type=float, default=None, help="coloured templates: colour variance (default 1)")
 
 
-def _colored_setting(args):
-    """The setting for coloured templates: the paper's K = 6, N = 100 unless given."""
-    data = {k: getattr(args, k) for k in _SETTING_FIELDS if getattr(args, k, None) is not None}
-    data.setdefault("K", 6)
-    data.setdefault("N", 100)
-    data.setdefault("d", 1)  # the ambient dimension is 3P, set by the templates
-    return _setting_from_dict(data)
+def _checked_data(spec: str) -> str:
+    """``--data``: a registered data model with valid parameter names (values are checked with the setting)."""
+    try:
+        parse_data_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return spec
 
 
 def _add_store_arguments(p) -> None:

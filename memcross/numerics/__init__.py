@@ -5,11 +5,11 @@ coefficient, a vectorized float64 fast path for sweeps, tables and figures.
 """
 
 from memcross.numerics.coefficient import coefficient, coefficient_same_component, coefficients
-from memcross.numerics.predict import COLLAPSE_FACTOR, METHODS, fast_critical_ratios, predict, sweep
+from memcross.numerics.predict import METHODS, fast_critical_ratios, predict, sweep
 from memcross.numerics.records import Prediction
 from memcross.numerics.tables import render_table
 
 __all__ = [
-    "COLLAPSE_FACTOR", "METHODS", "Prediction", "coefficient", "coefficient_same_component", "coefficients",
+    "METHODS", "Prediction", "coefficient", "coefficient_same_component", "coefficients",
     "fast_critical_ratios", "predict", "render_table", "sweep",
 ]

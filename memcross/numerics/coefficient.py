@@ -150,6 +150,21 @@ COLOR_LAMBDA_NODES = 40
 COLORED_EXCESS_RELATIVE_ERROR = 1e-6
 
 
+def colored_nearest_distance2(templates, sc2: float, N: int) -> float:
+    """Expected squared distance from a coloured-template training point to its nearest other one
+    among ``N`` (:func:`colored_excess` with ``M = N - 1``, times ``N``); cached per template set."""
+    u = np.ascontiguousarray(templates, dtype=float)
+    return _nearest_cached(u.tobytes(), u.shape, float(sc2), int(N))
+
+
+@lru_cache(maxsize=32)
+def _nearest_cached(raw: bytes, shape: tuple, sc2: float, N: int) -> float:
+    templates = np.frombuffer(raw, dtype=float).reshape(shape)
+    if N < 2:
+        return float(6 * sc2 * (templates**2).sum(1).mean())
+    return float(colored_excess(templates, sc2, N, [N - 1])[0] * N)
+
+
 def colored_excess(templates, sc2: float, N: int, Ms) -> np.ndarray:
     r"""Excess training loss of the partial memorizer over the memorizer, coloured templates
     (zero colour means, uniform priors), for each model size in ``Ms``.
@@ -183,7 +198,7 @@ def colored_excess(templates, sc2: float, N: int, Ms) -> np.ndarray:
     1.0
     """
     special, stats = _scipy()
-    from memcross.numerics.templates import check_templates
+    from memcross.theory.templates import check_templates
 
     u = check_templates(templates)
     K = u.shape[0]

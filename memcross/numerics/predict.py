@@ -24,10 +24,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from memcross.numerics.coefficient import COEFFICIENT_RELATIVE_ERROR, coefficients
+from memcross.numerics.excess import finite_size, nearest_distance2
 from memcross.numerics.quadrature import mp_expectation, nodes, np_function
 from memcross.numerics.records import Prediction
 from memcross.theory.crossover import crossover
+from memcross.theory.datamodels import COLLAPSE_FACTOR
 from memcross.theory.derivation import show_text
 from memcross.theory.measures import Grid
 from memcross.theory.numeric import EvaluationError, evaluate
@@ -35,8 +36,6 @@ from memcross.theory.setting import Setting
 from memcross.theory.symbols import t
 
 METHODS = ("asymptotic", "finite-d")
-#: The memorizer counts as collapsed at t when 2 d s2 psi_t >= COLLAPSE_FACTOR * log N.
-COLLAPSE_FACTOR = 10.0
 #: A grid point carrying more than this share of the weight triggers a warning.
 DOMINANT_SHARE = 0.5
 MIN_DPS = 5
@@ -52,11 +51,27 @@ def _check_weight(lam: sp.Expr, setting: Setting) -> None:
         bad = float(xs[~np.isfinite(values)][0])
         raise ValueError(f"weighting {setting.weighting!r} is not finite at t = {bad:.6g} on {setting.time!r}")
     if np.any(values < 0):
-        bad = float(xs[values < 0][0])
-        raise ValueError(f"weighting {setting.weighting!r} is negative at t = {bad:.6g} (weights must be >= 0)")
+        # float64 cancellation can make a nonnegative weight look negative (elbo of vp-linear near
+        # t = 0): a point is refused only if the weight is negative at 30 digits too
+        f = sp.lambdify(t, lam, modules="mpmath")
+
+        def negative_at(x) -> bool:
+            with mpmath.workdps(60):
+                try:
+                    return bool(f(mpmath.mpf(float(x))) < 0)
+                except (ZeroDivisionError, ValueError, TypeError):
+                    return False  # a pole: judged where the averages are taken (not integrable)
+
+        negative = [x for x in xs[values < 0] if negative_at(x)]
+        if negative:
+            raise ValueError(f"weighting {setting.weighting!r} is negative at t = {float(negative[0]):.6g} "
+                             "(weights must be >= 0)")
 
 
 def _validity(lam: sp.Expr, psi: sp.Expr, setting: Setting) -> tuple[float, float, list[str]]:
+    r"""The share of the weight on times where the memorizer has not collapsed
+    (:math:`\psi_t D^2 <` :data:`COLLAPSE_FACTOR` :math:`\log N`, :math:`D^2` the squared distance to the
+    nearest other training point), the largest share of one grid point, and the notes they call for."""
     xs, ws = nodes(lam, setting.measure)
     weight = ws * np_function(lam)(xs)
     if not weight.sum() > 0:  # every weight underflows float64 (e.g. sigmoid:b=-1000): share them in mpmath
@@ -67,13 +82,17 @@ def _validity(lam: sp.Expr, psi: sp.Expr, setting: Setting) -> tuple[float, floa
             weight = np.array([float(v / norm) for v in exact]) if norm > 0 else np.full(len(xs), 1.0 / len(xs))
     total = weight.sum()
     snr = np_function(psi)(xs)
-    threshold = COLLAPSE_FACTOR * math.log(setting.N) / (2 * setting.d * float(setting.s2_exact))
+    model = setting.data_model
+    distance2 = nearest_distance2(model)
+    threshold = COLLAPSE_FACTOR * math.log(setting.N) / distance2
     uncollapsed = float(weight[snr < threshold].sum() / total)
     notes = []
     if uncollapsed > 0:
+        scale = "2 d s2" if model.name == "isotropic" else f"D^2 (squared distance to the nearest other training " \
+                                                          f"point, {distance2:.3g})"
         notes.append(
             f"{100 * uncollapsed:.3g}% of the weight is on times where the memorizer has not collapsed "
-            f"(2 d s2 psi_t < {COLLAPSE_FACTOR:g} log N): the leading-order excesses are least reliable there"
+            f"({scale} psi_t < {COLLAPSE_FACTOR:g} log N): the leading-order excesses are least reliable there"
         )
     max_share = float(weight.max() / total) if isinstance(setting.measure, Grid) else 0.0
     if max_share > DOMINANT_SHARE:
@@ -83,6 +102,30 @@ def _validity(lam: sp.Expr, psi: sp.Expr, setting: Setting) -> tuple[float, floa
             "essentially that single time's crossover"
         )
     return uncollapsed, max_share, notes
+
+
+def _check_endpoints(integrand: sp.Expr, setting: Setting) -> None:
+    """Refuse an integrand that is not integrable at an end of an interval: quadrature sees a
+    logarithmic divergence (:math:`f \\sim 1/(t - e)`, the ELBO weight of ``vp-linear`` at
+    ``t = 0``) as a large finite number. At each end ``e``, :math:`h(\\delta) = \\delta\\,|f(e \\pm
+    \\delta)|` must fall as :math:`\\delta` does (it is :math:`\\delta^{1-p}` for :math:`f \\sim
+    \\delta^{-p}`); it is refused when :math:`h(10^{-30}) > 10^{-2} h(10^{-10})` (:math:`p` above about 0.9)."""
+    if isinstance(setting.measure, Grid):
+        return
+    f = sp.lambdify(t, integrand, modules="mpmath")
+    lo, hi = setting.measure.bounds
+    for end, sign in ((lo, 1), (hi, -1)):
+        values = []
+        with mpmath.workdps(80):
+            for delta in (mpmath.mpf("1e-10"), mpmath.mpf("1e-30")):
+                try:
+                    values.append(delta * abs(f(mpmath.mpf(end.p) / end.q + sign * delta)))
+                except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                    values.append(None)
+        near, nearer = values
+        if near is not None and nearer is not None and mpmath.isfinite(nearer) and near > 0 and nearer > near / 100:
+            raise ValueError(f"weighting {setting.weighting!r} is not integrable on {setting.time!r} (it grows like "
+                             f"1/|t - {end}| or faster at t = {end}); use an interval that stops short of it, or a grid")
 
 
 def _averages(setting: Setting, dps: int):
@@ -101,6 +144,7 @@ def _averages(setting: Setting, dps: int):
                 raise ValueError(f"the time average {show_text(exact)} is not a finite real number")
             out.append((value, mpmath.mpf(0)))
         else:
+            _check_endpoints(integrand, setting)
             try:
                 value, error = mp_expectation(integrand, setting.measure, dps)
             except EvaluationError as exc:
@@ -141,6 +185,10 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
     if b == 0:
         raise ValueError(f"weighting {setting.weighting!r} has zero total weight on {setting.time!r}")
     uncollapsed, max_share, notes = _validity(lam, setting.schedule_obj.psi, setting)
+    model = setting.data_model
+    if model.name != "isotropic":
+        notes.insert(0, f"data {model.describe()}: point cost c = {float(model.point_cost()):.6g}; generalizer "
+                        f"excess E_t[lam Delta_gen]/E_t[lam] = {float(a / b) * float(model.point_cost()):.6g}")
     with mpmath.workdps(dps + 10):
         if method == "asymptotic":
             c = mpmath.mpf(sp.N(setting.C_exact, dps + 10))
@@ -148,13 +196,15 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
             error = (a_err / b + a * b_err / b**2) / c
             coef = float(c)
         else:
-            value, coef, error = _finite_d_root(setting, a / b)
+            entry = finite_size(model)
+            value, coef, error = _finite_d_root(setting, a / b, (a_err / b + a * b_err / b**2))
             dps = _digits(value, error)
             notes.append(
-                f"finite-d: C(M*) = {coef:.4f} from order statistics of noncentral chi-square distances "
-                f"(float64 quadrature, good to about {COEFFICIENT_RELATIVE_ERROR:.0e} relative; M*/N to about "
-                f"{error:.1g}, {dps} digits)"
+                f"finite-d: C(M*) = {coef:.4f} from {entry.description} (float64 quadrature, good to about "
+                f"{entry.relative_error:.0e} relative; M*/N to about {error:.1g}, {dps} digits)"
             )
+        if not model.exact_statistics:
+            dps = min(dps, _digits(float(value), float(error)))
         text = mpmath.nstr(mpmath.mpf(value), dps)
     return Prediction(
         value=float(value), value_text=text, method=method, setting=setting.to_dict(), dps=dps,
@@ -170,19 +220,21 @@ def _digits(value: float, error: float) -> int:
     return max(1, min(15, int(math.floor(-math.log10(error / abs(value))))))
 
 
-def _finite_d_root(setting: Setting, ratio_ab) -> tuple[float, float, float]:
+def _finite_d_root(setting: Setting, ratio_ab, ratio_error=0.0) -> tuple[float, float, float]:
     """Root of :math:`(1 - M/N) C(M) - A/B` over :math:`M \\in [1, N]`, interpolated; returns
-    ``(M*/N, C(M*), error)``.
+    ``(M*/N, C(M*), error)``, with :math:`C(M)` the data model's finite-size coefficient
+    (:mod:`memcross.numerics.excess`).
 
-    The error carries the coefficient's relative accuracy
-    (:data:`~memcross.numerics.coefficient.COEFFICIENT_RELATIVE_ERROR`) through the slope of
-    :math:`g(M) = (1 - M/N) C(M) - A/B` at the root, plus the error of interpolating ``g``
-    linearly between integers (its second difference over 8). A root below ``M = 1`` is
-    reported as ``1/N`` with error ``1/N``.
+    The error carries the coefficient's stated relative accuracy and the error of ``A/B``
+    (``ratio_error``) through the slope of :math:`g(M) = (1 - M/N) C(M) - A/B` at the root, plus
+    the error of interpolating ``g`` linearly between integers (its second difference over 8). A
+    root below ``M = 1`` is reported as ``1/N`` with error ``1/N``.
     """
+    model = setting.data_model
+    entry = finite_size(model)
     N = setting.N
     Ms = np.arange(1, N + 1)
-    cs = coefficients(setting.d, setting.K, N, Ms, float(setting.s2_exact))
+    cs = entry.coefficients(model, Ms)
     g = (1 - Ms / N) * cs - float(ratio_ab)
     if g[0] <= 0:
         return 1.0 / N, float(cs[0]), 1.0 / N
@@ -191,7 +243,7 @@ def _finite_d_root(setting: Setting, ratio_ab) -> tuple[float, float, float]:
     m_star = m0 + g0 / (g0 - g1) * (m1 - m0)
     c_star = cs[k - 1] + (cs[k] - cs[k - 1]) * (m_star - m0)
     slope = abs(g0 - g1)  # per model size
-    coefficient_error = (1 - m_star / N) * c_star * COEFFICIENT_RELATIVE_ERROR / slope
+    coefficient_error = ((1 - m_star / N) * c_star * entry.relative_error + float(ratio_error)) / slope
     curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
     interpolation_error = curvature / 8 / slope
     return float(m_star / N), float(c_star), float((coefficient_error + interpolation_error) / N)
@@ -301,92 +353,3 @@ def sweep(settings, method: str = "asymptotic", dps: int = 30, progress: bool = 
                 uncollapsed_weight=float(fast.uncollapsed[j]), max_point_weight=fast.max_share, notes=tuple(notes),
             )
     return out  # type: ignore[return-value]
-
-
-COLORED_METHODS = ("finite-d", "asymptotic")
-
-
-def predict_colored(setting: Setting, templates, sc2: float = 1.0, method: str = "finite-d",
-                    templates_spec: str | None = None) -> Prediction:
-    r"""Predict :math:`M^*/N` for coloured templates (docs/images.md; zero colour means).
-
-    The generalizer's excess is the low-rank MMSE of :class:`~memcross.theory.data.ColoredTemplateGMM`,
-    :math:`\Delta_{gen}(t) = \frac1K\sum_k 3 l_k/(1 + \psi_t l_k)` with :math:`l_k = s_c^2\|u_k\|^2`.
-
-    * ``finite-d``: the partial memorizer's excess is the order-statistics
-      :func:`~memcross.numerics.coefficient.colored_excess`, not linear in :math:`1 - M/N`. The
-      crossover is the root over :math:`M` of :math:`\Delta_{pmem}(M) E_t[\lambda] - E_t[\lambda
-      \Delta_{gen}]`, interpolated between integers.
-    * ``asymptotic``: Theorem 3.2's form :math:`C(1 - M/N)\,\overline{3 l}` with the setting's
-      ``C`` (a constant per-point cost, :math:`\overline{3 l}` the mean colour variance), giving the
-      closed form :math:`1 - E_t[\lambda\Delta_{gen}]/(C\,\overline{3 l}\,E_t[\lambda])`.
-
-    ``setting`` supplies the schedule, time measure, weighting, ``K`` and ``N``.
-    """
-    from memcross.numerics.coefficient import COLORED_EXCESS_RELATIVE_ERROR, colored_excess
-    from memcross.numerics.templates import check_templates
-    from memcross.theory.data import ColoredTemplateGMM
-
-    if method not in COLORED_METHODS:
-        raise ValueError(f"unknown method {method!r} for coloured templates; known: {', '.join(COLORED_METHODS)}")
-    u = check_templates(templates, setting.K)
-    lam = setting.weighting_obj.x0_weight(setting.schedule_obj)
-    _check_weight(lam, setting)
-    norms2 = tuple(float(v) for v in (u**2).sum(1))
-    model = ColoredTemplateGMM(norms2, float(sc2))
-    gen_excess = model.mmse(setting.schedule_obj.psi)
-    a, a_err = mp_expectation(lam * gen_excess, setting.measure, 20)
-    b, b_err = mp_expectation(lam, setting.measure, 20)
-    if b == 0:
-        raise ValueError(f"weighting {setting.weighting!r} has zero total weight on {setting.time!r}")
-    target = float(a / b)
-    N = setting.N
-    if N < 2:
-        raise ValueError(f"N must be >= 2 for coloured templates, got {N}")
-    mean_var = 3 * float(sc2) * float(np.mean(norms2))
-    notes = [f"coloured templates: K = {setting.K}, P = {u.shape[1]} pixels, sc2 = {sc2}, "
-             f"mean ||u||^2 = {np.mean(norms2):.4g}; generalizer excess E_t[lam Delta_gen]/E_t[lam] = {target:.6g}"]
-    # validity: the memorizer collapses once psi_t times the nearest-neighbour distance^2 >> log N
-    nearest = float(colored_excess(u, float(sc2), N, [N - 1])[0] * N) if N > 1 else mean_var
-    xs, ws = nodes(lam, setting.measure)
-    weight = ws * np_function(lam)(xs)
-    snr = np_function(setting.schedule_obj.psi)(xs)
-    uncollapsed = float(weight[snr * nearest < COLLAPSE_FACTOR * math.log(N)].sum() / weight.sum())
-    if uncollapsed > 0:
-        notes.append(f"{100 * uncollapsed:.3g}% of the weight is on times where the memorizer has not collapsed "
-                     f"(psi_t x nearest-neighbour distance^2 {nearest:.3g} < {COLLAPSE_FACTOR:g} log N): "
-                     "in a 3-dimensional colour space this share is large, and the prediction least reliable there")
-    target_error = float(a_err / b + a * b_err / b**2)
-    if method == "asymptotic":
-        c = float(setting.C_exact)
-        value, coef = 1 - target / (c * mean_var), c
-        error = target_error / (c * mean_var)
-    else:
-        Ms = np.arange(1, N + 1)
-        excess = colored_excess(u, float(sc2), N, Ms)
-        g = excess - target
-        if g[0] <= 0:
-            value, error = 1.0 / N, 1.0 / N
-        else:
-            k = int(np.argmax(g <= 0))
-            slope = float(g[k - 1] - g[k])  # per model size
-            value = (Ms[k - 1] + g[k - 1] / slope) / N
-            # the excess's quadrature error and the target's, through the slope at the root, plus
-            # the error of interpolating g linearly between integers (second difference over 8)
-            curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
-            quadrature = COLORED_EXCESS_RELATIVE_ERROR * float(excess[k - 1]) + target_error
-            error = (quadrature + curvature / 8) / slope / N
-        m_star = max(1, min(N - 1, int(round(value * N))))
-        coef = float(colored_excess(u, float(sc2), N, [m_star])[0] / ((1 - m_star / N) * mean_var))
-        notes.append(f"finite-d: per-point cost at M* is {coef:.4f} x the mean colour variance 3 sc2 ||u||^2 "
-                     "(order statistics in the 3-dimensional colour space)")
-    digits = _digits(value, error)
-    if method == "finite-d":
-        notes.append(f"M*/N to about {error:.1g}, {digits} digits (float64 quadrature; the colour excess is good "
-                     f"to about {COLORED_EXCESS_RELATIVE_ERROR:.0e} relative)")
-    record = dict(setting.to_dict(), d=3 * u.shape[1], data="colored-templates", sc2=float(sc2),
-                  templates=templates_spec or "array")
-    return Prediction(value=float(value), value_text=mpmath.nstr(mpmath.mpf(value), digits), method=method,
-                      setting=record, dps=digits, error=float(error), M_star=float(value) * N,
-                      coefficient=float(coef), uncollapsed_weight=uncollapsed, max_point_weight=0.0,
-                      notes=tuple(notes))

@@ -62,7 +62,7 @@ class Crossover:
 
     setting: Setting
     lam: sp.Expr
-    inverse_snr: sp.Expr  # 1 / (1 + psi s2)
+    inverse_snr: sp.Expr  # g(psi) = Delta_gen / c: 1 / (1 + psi s2) for the isotropic mixture
     A_symbolic: sp.Expr
     B_symbolic: sp.Expr
     A: sp.Expr
@@ -123,19 +123,25 @@ def crossover(setting: Setting, coefficient=None, variance=None) -> Crossover:
     schedule = setting.schedule_obj
     lam = setting.weighting_obj.x0_weight(schedule)
     _check_evaluable(setting, lam)
-    inverse = simplest(1 / (1 + schedule.psi * variance))
+    model = setting.data_model
     measure = setting.measure
-    a_sym, b_sym = measure.symbolic(lam * inverse), measure.symbolic(lam)
-    a_val = simplest(measure.expectation(simplest(lam * inverse)))
+    if model.exact_statistics:
+        inverse = simplest(model.normalized_generalizer_excess(schedule.psi, variance))
+        a_sym = measure.symbolic(lam * inverse)
+        a_val = simplest(measure.expectation(simplest(lam * inverse)))
+    else:  # float64 statistics (templates): A is left to quadrature, not to sympy's exact arithmetic
+        inverse = model.normalized_generalizer_excess(schedule.psi, variance)
+        a_sym = a_val = measure.symbolic(lam * inverse)
+    b_sym = measure.symbolic(lam)
     b_val = simplest(measure.expectation(lam))
-    _check_finite(a_val, "E_t[lam / (1 + psi s2)]", setting)
+    _check_finite(a_val, "E_t[lam / (1 + psi s2)]" if model.name == "isotropic" else "E_t[lam Delta_gen / c]", setting)
     _check_finite(b_val, "E_t[lam]", setting)
     if b_val.is_number and b_val.is_zero:
         raise ValueError(f"weighting {setting.weighting!r} has zero total weight on time {setting.time!r}")
     ratio = simplest(solve_crossover().subs({A: a_val, B: b_val, C: coefficient}))
     return Crossover(
         setting, lam, inverse, a_sym, b_sym, a_val, b_val, ratio,
-        per_time_critical_ratio(schedule.psi, variance, coefficient),
+        model.per_time_ratio(schedule.psi, coefficient, variance),
     )
 
 

@@ -14,6 +14,7 @@ from functools import cached_property
 import sympy as sp
 
 from memcross._checks import did_you_mean
+from memcross.theory.datamodels import DEFAULT_DATA, DataModel, parse_data_spec
 from memcross.theory.measures import PAPER_GRID, Grid, Interval, exact_number, parse_time_measure
 from memcross.theory.parser import NumberRangeError
 from memcross.theory.schedules import Schedule, custom_schedule, get_schedule, schedule_names
@@ -37,6 +38,10 @@ def _positive_int(value, name: str) -> int:
     return value
 
 
+#: The default dimension; a data model that fixes the dimension replaces it.
+DEFAULT_D = 50
+
+
 @dataclass(frozen=True)
 class Setting:
     """Everything a prediction depends on.
@@ -55,13 +60,14 @@ class Setting:
     target: str = "x0"
     s2: float | int | str = 1
     C: float | int | str = 1
-    d: int = 50
+    d: int = DEFAULT_D
     K: int = 12
     N: int = 200
     alpha: str | None = None
     sigma: str | None = None
     t_max: float | int | str | None = None
     weight_expr: str | None = field(default=None)
+    data: str = DEFAULT_DATA
 
     def __post_init__(self):
         for name in ("s2", "C"):
@@ -96,12 +102,24 @@ class Setting:
                                  f"got {self.t_max!r}")
         get_target(self.target)
         get_weighting(self.weighting, self.target, self.weight_expr)
+        dim = self.data_model.dimension()
+        if dim is not None and self.d != dim:
+            if self.d != DEFAULT_D:
+                raise ValueError(f"d = {self.d} does not fit data {self.data!r}, whose dimension is {dim}; leave d out")
+            object.__setattr__(self, "d", dim)
+            self.data_model.d = dim
         measure = parse_time_measure(self.time)
         lo, hi = measure.bounds
         if hi > self.schedule_max:
             raise ValueError(f"time {self.time!r} reaches t = {hi}, beyond schedule {self.schedule!r}'s range [0, {self.schedule_max}]")
 
     # -- theory objects ---------------------------------------------------------------------
+    @cached_property
+    def data_model(self) -> DataModel:
+        """The data model of :attr:`data`, bound to this setting's ``d``, ``K``, ``N``, ``s2``."""
+        cls, params = parse_data_spec(self.data)
+        return cls(self.d, self.K, self.N, self.s2_exact, params)
+
     @property
     def schedule_max(self) -> sp.Rational:
         if self.schedule == "custom":
@@ -144,8 +162,9 @@ class Setting:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain values, without unset optional fields."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """Plain values, without unset optional fields (nor the default data model)."""
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if v is not None and not (k == "data" and v == DEFAULT_DATA)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Setting:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from memcross._checks import did_you_mean
+from memcross._checks import split_spec
 from memcross.theory.parser import NumberRangeError, decimal_fraction, parse_expression
 from memcross.theory.schedules import Schedule, simplest
 from memcross.theory.symbols import alpha, psi, sigma, t
@@ -149,22 +149,11 @@ def _number(text: str, key: str, spec: str):
 def get_weighting(spec: str, target: str = "x0", expression: str | None = None) -> Weighting:
     """Build a weighting from ``name[:key=value,...]``; ``target`` is the setting's target
     (used by ``uniform`` and ``custom``); ``expression`` is the custom weight's text."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("weighting must be a non-empty name")
-    name, _, rest = spec.strip().partition(":")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown weighting {name!r}; known weightings: {', '.join(_REGISTRY)}"
-                         f"{did_you_mean(name, _REGISTRY)}")
+    name, given = split_spec(spec, "weighting", {k: [p for p, _ in v.defaults] for k, v in _REGISTRY.items()})
     kind = _REGISTRY[name]
     get_target(target)
     params = dict(kind.defaults)
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or key not in params:
-            allowed = ", ".join(params) or "none"
-            raise ValueError(f"weighting {spec!r}: unknown parameter {key!r} (parameters of {name!r}: {allowed})")
-        params[key] = _number(value, key, spec)
+    params.update({key: _number(value, key, spec) for key, value in given.items()})
     if name == "min-snr" and not params["gamma"] > 0:
         raise ValueError(f"weighting {spec!r}: gamma must be positive")
     if name == "edm" and not params["sd"] > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -105,6 +106,9 @@ class GMMData(SampledSplits):
     a seeded permutation of the training indices whose first ``M`` entries are the partial
     memorizer's (and the pmem init's) subset, so subsets are nested in ``M``.
     """
+
+    #: The theory's name of this data model (:mod:`memcross.validation.datamodels`).
+    data_model: ClassVar[str] = "isotropic"
 
     means: torch.Tensor
     s2: float

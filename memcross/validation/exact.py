@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from memcross.numerics.predict import COLLAPSE_FACTOR
+from memcross.theory.datamodels import COLLAPSE_FACTOR
 from memcross.validation.data import check_memory, check_seed
 from memcross.validation.denoisers import generalizer
 from memcross.validation.process import INTERVAL_NODES, TimeTable
@@ -63,23 +63,20 @@ def check_exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_cop
                  "--dim/--train/--draws")
 
 
-def check_exact_inputs(setting, draws, seed, spec: dict | None = None) -> None:
+def check_exact_inputs(setting, draws, seed) -> None:
     """Everything ``memcross exact`` can refuse before it draws data or opens a store: ``--draws``
-    (a positive integer), ``--seed`` (:func:`~memcross.validation.data.check_seed`) and the memory
-    of the exact losses (:func:`check_exact_memory`). For coloured templates the dimension is
-    ``3 P``; the templates are loaded (and checked) to know ``P``."""
+    (a positive integer), ``--seed`` (:func:`~memcross.validation.data.check_seed`), a data model
+    without a sampler, and the memory of the exact losses (:func:`check_exact_memory`; the
+    dimension is the setting's, ``3 P`` for coloured templates)."""
+    from memcross.validation.datamodels import validation_model
+
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"--draws must be a positive integer, got {draws!r}")
     check_seed(seed, "--seed")
+    copies = validation_model(setting).generalizer_copies(setting)
     measure = setting.measure
     n_times = len(measure.points) if hasattr(measure, "points") else INTERVAL_NODES
-    if spec is not None and spec.get("data") == "colored-templates":
-        from memcross.numerics.templates import load_templates
-
-        P = load_templates(spec["templates"], setting.K).shape[1]
-        check_exact_memory(3 * P, setting.N, draws, n_times, generalizer_copies=5 * setting.K)
-    else:
-        check_exact_memory(setting.d, setting.N, draws, n_times)
+    check_exact_memory(setting.d, setting.N, draws, n_times, generalizer_copies=copies)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ def colored_templates(templates, sc2: float = 1.0, colour_means=None) -> LowRank
     >>> gmm.D, tuple(gmm.factors.shape)
     (12, (2, 12, 3))
     """
-    from memcross.numerics.templates import check_templates
+    from memcross.theory.templates import check_templates
 
     u = torch.as_tensor(check_templates(templates), dtype=torch.float64)
     K, P = u.shape
@@ -99,19 +99,14 @@ def colored_templates(templates, sc2: float = 1.0, colour_means=None) -> LowRank
     return LowRankGMM(means, factors, torch.full((K,), -math.log(K), dtype=torch.float64))
 
 
-def colored_mmse(templates, sc2: float, psi: float) -> float:
-    r"""Theory: :math:`\frac1K\sum_k 3 s_c^2\|u_k\|^2 / (1 + \psi s_c^2\|u_k\|^2)` — the
-    within-component MMSE of the coloured-template mixture (rank 3 per component)."""
-    lam = sc2 * (np.asarray(templates, dtype=float) ** 2).sum(1)
-    return float(np.mean(3 * lam / (1 + psi * lam)))
-
-
 @dataclass(frozen=True)
 class ColoredData(SampledSplits):
     """A sampled coloured-template data set, with the interface of
     :class:`~memcross.validation.data.GMMData` (train / validation / evaluation splits, nested
     subset order, ground-truth denoiser, theory excess), so that exact losses and sweeps take it
     as they take the isotropic mixture."""
+
+    data_model: ClassVar[str] = "colored-templates"
 
     model: LowRankGMM
     templates: np.ndarray
@@ -156,21 +151,14 @@ class ColoredData(SampledSplits):
     @property
     def pair_scale(self) -> float:
         """Expected squared distance from a training point to its nearest other training point
-        (:func:`~memcross.numerics.coefficient.colored_excess` with ``M = N - 1``). In a
+        (:func:`~memcross.numerics.coefficient.colored_nearest_distance2`). In a
         3-dimensional colour space it is far below the mean pair distance, and it is what the
         memorizer has to resolve to collapse."""
         if self.N < 2:
             return float(6 * self.sc2 * (self.templates**2).sum(1).mean())
-        return _nearest_scale(self.templates.tobytes(), self.templates.shape, self.sc2, self.N)
+        from memcross.numerics.coefficient import colored_nearest_distance2
 
-
-@lru_cache(maxsize=32)
-def _nearest_scale(raw: bytes, shape: tuple, sc2: float, N: int) -> float:
-    """Expected nearest-neighbour squared distance among ``N`` samples (cached per template set)."""
-    from memcross.numerics.coefficient import colored_excess
-
-    templates = np.frombuffer(raw, dtype=float).reshape(shape)
-    return float(colored_excess(templates, sc2, N, [N - 1])[0] * N)
+        return colored_nearest_distance2(self.templates, self.sc2, self.N)
 
 
 def make_colored_data(templates, N: int, sc2: float = 1.0, colour_means=None, seed: int = 0,
@@ -181,7 +169,7 @@ def make_colored_data(templates, N: int, sc2: float = 1.0, colour_means=None, se
     >>> tuple(data.train.shape), data.d, data.K
     ((10, 27), 27, 2)
     """
-    from memcross.numerics.templates import check_templates
+    from memcross.theory.templates import check_templates
     from memcross.validation.data import check_sizes
 
     u = check_templates(templates)

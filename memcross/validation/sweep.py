@@ -28,13 +28,11 @@ import numpy as np
 import torch
 
 from memcross.theory.setting import Setting
-from memcross.validation.data import GMMData, check_sizes, make_gmm_data
-from memcross.validation.denoisers import posterior_mean
+from memcross.validation.data import GMMData, check_sizes
+from memcross.validation.datamodels import trainable_family, validation_model
 from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import (
-    mean_locations,
     memorization_ratio,
-    near_copies,
     refine_sizes,
     transition,
     transition_note,
@@ -122,15 +120,13 @@ class ValidationPlan:
     refine: int = 0
     device: str = "cpu"
     preset: str = "quick"
-    data: dict | None = None
 
     def __post_init__(self):
         from memcross.validation.data import check_seed
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting
-        if self.data is not None:
-            object.__setattr__(self, "data", data_spec(**self.data))
+        trainable_family(s)
         if not self.sizes:
             raise ValueError("sizes must name at least one model size")
         for M in self.sizes:
@@ -149,38 +145,28 @@ class ValidationPlan:
         get_preset(self.preset)
         check_loss_weights(s, self.train)
 
-    def data_dimension(self) -> int:
-        """The data's dimension: ``d``, or ``3 P`` for coloured templates (the templates are loaded)."""
-        spec = self.data or {"data": "isotropic"}
-        if spec["data"] == "isotropic":
-            return self.setting.d
-        from memcross.numerics.templates import load_templates
-
-        return 3 * load_templates(spec["templates"], self.setting.K).shape[1]
-
     def check_memory(self) -> None:
         """Refuse a sweep whose exact losses or (on CPU) training would not fit in this machine's
         free memory, with the estimate (:func:`~memcross.validation.exact.exact_memory`,
-        :func:`~memcross.validation.train.training_memory`)."""
+        :meth:`~memcross.validation.model.GMMFamily.training_memory`)."""
         from memcross.validation.data import check_memory
         from memcross.validation.exact import check_exact_memory
         from memcross.validation.process import INTERVAL_NODES
-        from memcross.validation.train import torch_dtype, training_memory
+        from memcross.validation.train import torch_dtype
 
         s = self.setting
-        d = self.data_dimension()
-        colored = (self.data or {}).get("data") == "colored-templates"
+        d = s.d
         n_times = len(s.measure.points) if hasattr(s.measure, "points") else INTERVAL_NODES
-        check_exact_memory(d, s.N, self.exact_draws, n_times, 5 * s.K if colored else 4)
+        check_exact_memory(d, s.N, self.exact_draws, n_times, validation_model(s).generalizer_copies(s))
         if torch.device(self.device).type == "cpu":
             itemsize = torch.finfo(torch_dtype(self.train.dtype)).bits // 8
-            need = training_memory(d, s.N, self.train.draws, self.sizes, itemsize, colored)
+            need = trainable_family(s).training_memory(d, s.N, self.train.draws, self.sizes, itemsize)
             check_memory(need, f"validate: training (d, N, R) = ({d}, {s.N}, {self.train.draws}) with sizes "
                                f"{_short(self.sizes)}", "--dim/--train/--draws/--sizes")
 
     # -- configurations that key stored units ------------------------------------------------
     def trained_config(self, M: int) -> dict:
-        base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1, self.data).items()
+        base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1).items()
                 if k not in ("draws", "dtype")}
         return {**base, "train": self.train.to_dict(), "M": int(M), "device": torch.device(self.device).type}
 
@@ -210,103 +196,43 @@ def _np_bytes(**arrays) -> bytes:
 
 
 def load_params(store: Store, plan: ValidationPlan, M: int, dim: int | None = None) -> dict[str, np.ndarray] | None:
-    """Stored parameter arrays of the trained size ``M`` (``means`` and ``variance`` for the
-    isotropic family; ``templates``, ``colours`` and ``variance`` for coloured templates), or None.
-    Arrays of another layout or shape (``dim``: the data's dimension, when known) are refused."""
+    """Stored parameter arrays of the trained size ``M`` (the data model's family's layout:
+    ``means`` and ``variance`` for the isotropic family; ``templates``, ``colours`` and
+    ``variance`` for coloured templates), or None. Arrays of another layout or shape (``dim``: the
+    data's dimension, default the setting's) are refused."""
     arrays = store.arrays("params", plan.trained_config(M), "params")
     if arrays is None:
         return None
-    colored = (plan.data or {}).get("data") == "colored-templates"
-    want = {"templates": 2, "colours": 2, "variance": 0} if colored else {"means": 2, "variance": 0}
-    bad = None
-    if set(arrays) != set(want) or any(arrays[k].ndim != n or arrays[k].dtype.kind != "f" for k, n in want.items()):
-        bad = f"arrays {sorted((k, v.shape) for k, v in arrays.items())}"
-    elif colored:
-        u, m = arrays["templates"], arrays["colours"]
-        if u.shape[0] != M or m.shape != (M, 3) or (dim is not None and 3 * u.shape[1] != dim):
-            bad = f"templates {u.shape} and colours {m.shape}"
-    elif arrays["means"].shape != (M, plan.setting.d if dim is None else dim):
-        bad = f"means of shape {arrays['means'].shape}"
-    if bad is not None:
+    want = validation_model(plan.setting).param_shapes(M, plan.setting.d if dim is None else dim)
+    if set(arrays) != set(want) or any(arrays[k].dtype.kind != "f" or (shape is not None and arrays[k].shape != shape)
+                                       for k, shape in want.items()):
+        got = ", ".join(f"{k} {v.shape}" for k, v in sorted(arrays.items()))
         raise StoreError(f"store {str(store.path)!r}: the parameters stored for size M = {M} do not fit this run "
-                         f"({bad}); refused; choose another --store")
+                         f"({got}); refused; choose another --store")
     return arrays
 
 
-def trained_denoiser(arrays: dict[str, np.ndarray]):
-    """The float64 x0 predictor ``(x, alpha, sigma)`` of stored parameter arrays."""
-    if "templates" in arrays:
-        from memcross.validation.colored_model import colored_denoiser
-
-        return colored_denoiser(arrays)
-    means = torch.as_tensor(arrays["means"], dtype=torch.float64)
-    var = float(arrays["variance"])
-    return lambda x, a, s: posterior_mean(x, a, s, means, var)
+def build_data(setting: Setting, data_seed: int = 0):
+    """The sampled data set of ``setting``'s data model, drawn with ``data_seed``."""
+    return validation_model(setting).sample(setting, data_seed)
 
 
-def component_locations(arrays: dict[str, np.ndarray], data) -> dict:
-    """Where the learned components sit: on training points (ratio test on component means), on
-    true means (isotropic), or on true templates (coloured: ``|cos| >= 0.95`` to some template)."""
-    if "templates" not in arrays:
-        return mean_locations(torch.as_tensor(arrays["means"], dtype=torch.float64), data.train, data.means)
-    u = torch.as_tensor(arrays["templates"], dtype=torch.float64)
-    m = torch.as_tensor(arrays["colours"], dtype=torch.float64)
-    comp = (m.unsqueeze(2) * u.unsqueeze(1)).reshape(u.shape[0], -1)
-    true = torch.as_tensor(data.templates, dtype=torch.float64)
-    cos = (u / u.norm(dim=1, keepdim=True)) @ (true / true.norm(dim=1, keepdim=True)).T
-    return {"means_near_train": int(near_copies(comp, data.train).sum()), "means_near_true": None,
-            "templates_near_true": int((cos.abs().max(1).values >= 0.95).sum())}
-
-
-DATA_MODELS = ("isotropic", "colored-templates")
-
-
-def data_spec(data: str = "isotropic", templates: str | None = None, sc2: float = 1.0) -> dict:
-    """The data model of a study as plain values: ``{"data": "isotropic"}`` or
-    ``{"data": "colored-templates", "templates": SPEC, "sc2": ...}``."""
-    if data not in DATA_MODELS:
-        raise ValueError(f"unknown data model {data!r}; known: {', '.join(DATA_MODELS)}")
-    if data == "isotropic":
-        if templates is not None:
-            raise ValueError("templates are only used with data 'colored-templates'")
-        return {"data": "isotropic"}
-    if not (isinstance(sc2, (int, float)) and sc2 > 0):
-        raise ValueError(f"sc2 must be a positive number, got {sc2!r}")
-    return {"data": "colored-templates", "templates": templates or "blobs", "sc2": float(sc2)}
-
-
-def build_data(setting: Setting, data_seed: int = 0, spec: dict | None = None):
-    """The sampled data set of ``spec`` (default: the isotropic mixture of ``setting``)."""
-    spec = spec or {"data": "isotropic"}
-    if spec["data"] == "isotropic":
-        return make_gmm_data(setting.d, setting.K, setting.N, float(setting.s2_exact), seed=data_seed)
-    from memcross.numerics.templates import load_templates
-    from memcross.validation.lowrank import make_colored_data
-
-    return make_colored_data(load_templates(spec["templates"], setting.K), setting.N, spec["sc2"], seed=data_seed)
-
-
-def exact_config(setting: Setting, data_seed: int, draws: int, spec: dict | None = None) -> dict:
+def exact_config(setting: Setting, data_seed: int, draws: int) -> dict:
     """The configuration that keys an exact-loss table: data, process and noise draws (the
     weighting is not part of it: the table serves every weighting)."""
-    spec = spec or {"data": "isotropic"}
-    if spec["data"] == "isotropic":
-        data = {"data": "isotropic-gmm", "means": "sphere", "d": setting.d, "K": setting.K, "N": setting.N,
-                "s2": float(setting.s2_exact), "seed": int(data_seed)}
-    else:
-        data = {**spec, "K": setting.K, "N": setting.N, "seed": int(data_seed)}
+    data = {**validation_model(setting).key(setting), "seed": int(data_seed)}
     process = {k: v for k, v in (("schedule", setting.schedule), ("time", setting.time), ("alpha", setting.alpha),
                                  ("sigma", setting.sigma), ("t_max", setting.t_max)) if v is not None}
     return {**data, **process, "draws": int(draws), "dtype": "float64"}
 
 
 def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store | None = None,
-              data=None, spec: dict | None = None) -> ExactLosses:
+              data=None) -> ExactLosses:
     """The exact-loss table of the data set drawn with ``data_seed`` (from the store when there),
     with the setting's weighting attached."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    cfg = exact_config(setting, data_seed, draws, spec)
+    cfg = exact_config(setting, data_seed, draws)
     table = Process(setting).quadrature()
     if store is not None:
         found = store.get("exact", cfg, EXACT_FIELDS)
@@ -324,7 +250,7 @@ def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store
                                  f"({exc}); refused; choose another --store") from None
             return dataclasses.replace(ex, table=dataclasses.replace(ex.table, lam=table.lam))
     if data is None:
-        data = build_data(setting, data_seed, spec)
+        data = build_data(setting, data_seed)
     ex = exact_losses(data, table, draws=draws, seed=data_seed + 1)
     if store is not None:
         store.put("exact", cfg, ex.to_dict())
@@ -395,13 +321,13 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
               M: int, store: Store) -> dict:
     arrays = load_params(store, plan, M, data.d)
     trained = store.get("params", plan.trained_config(M), PARAMS_FIELDS)
-    denoise = trained_denoiser(arrays)
+    denoise = validation_model(plan.setting).denoiser(arrays)
     times = process.sampler_grid()
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
     sampler = get_sampler(plan.sampler)
     samples = sampler(denoise, times, process.alpha(times), process.sigma(times), plan.n_eval, data.d, gen)
     result = {"M": M, "M_over_N": M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
-              "variance": float(arrays["variance"]), **component_locations(arrays, data)}
+              "variance": float(arrays["variance"]), **validation_model(plan.setting).locations(arrays, data)}
     train_t = _per_time_losses(denoise, data.train, table, plan.loss_draws, plan.data_seed + 3)
     val_t = _per_time_losses(denoise, data.validation, table, plan.loss_draws, plan.data_seed + 4)
     result.update(train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
@@ -427,13 +353,10 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
             f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}], variance {r['variance']:.4g}{flag}")
 
 
-def _predictions(setting: Setting, data=None, spec: dict | None = None) -> dict:
-    from memcross.numerics.predict import predict, predict_colored
+def _predictions(setting: Setting) -> dict:
+    from memcross.numerics.predict import predict
 
     base = setting.replace(C=1)
-    if spec is not None and spec["data"] == "colored-templates":
-        return {m: predict_colored(base, data.templates, spec["sc2"], method, spec["templates"]).value
-                for m, method in (("predicted_c1", "asymptotic"), ("predicted_finite_d", "finite-d"))}
     return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
 
 
@@ -445,10 +368,10 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     if not checkpoint_seconds > 0:
         raise ValueError(f"checkpoint_seconds must be positive, got {checkpoint_seconds!r}")
     s = plan.setting
-    data = build_data(s, plan.data_seed, plan.data)
+    data = build_data(s, plan.data_seed)
     process = Process(s)
     table = process.quadrature()
-    ex = exact_for(s, plan.data_seed, plan.exact_draws, store, data, plan.data)
+    ex = exact_for(s, plan.data_seed, plan.exact_draws, store, data)
     exact_ratio, exact_m = ex.crossover()
     log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
     _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
@@ -462,12 +385,12 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
             sizes = sorted(set(sizes) | set(extra))
             rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
     trans = transition(sizes, [r["ratio"] for r in rows], s.N)
-    spec = plan.data or {"data": "isotropic"}
+    model = s.data_model
     summary = {
         "d": data.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
-        "data": spec["data"], "templates": spec.get("templates"),
+        "data": model.name, "templates": model.template_spec if hasattr(model, "template_spec") else None,
         "preset": plan.preset, "steps": plan.train.steps, "draws": plan.train.draws, "seed": plan.data_seed,
-        **_predictions(s, data, plan.data), "exact": float(exact_ratio),
+        **_predictions(s), "exact": float(exact_ratio),
         "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
         "observed_end": trans.ratios()["end"],
         "transition_note": transition_note(sizes, [r["ratio"] for r in rows]),
@@ -485,7 +408,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
 
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
               data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
-              n_eval: int | None = None, data: dict | None = None, check_memory: bool = True,
+              n_eval: int | None = None, check_memory: bool = True,
               **train_overrides) -> ValidationPlan:
     """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides.
 
@@ -502,7 +425,7 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     train = TrainConfig(steps=steps, draws=draws, **{k: v for k, v in train_overrides.items() if v is not None})
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
     plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
-                          exact_draws, refine=refine, device=str(dev), preset=name, data=data)
+                          exact_draws, refine=refine, device=str(dev), preset=name)
     if check_memory:
         plan.check_memory()
     return plan

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from memcross.validation.data import GMMData, check_seed
-from memcross.validation.model import check_any_init, family_class
+from memcross.validation.datamodels import check_any_init, trainable_family
 from memcross.validation.process import Process
 
 #: Points of the loss / variance history kept per size.
@@ -37,20 +37,6 @@ HISTORY_POINTS = 200
 MAX_STEPS = 100_000_000
 #: Most noise draws ``R`` per training point and step.
 MAX_DRAWS = 10_000
-
-
-def training_memory(d: int, N: int, draws: int, sizes, itemsize: int = 4, colored: bool = False) -> int:
-    """Bytes one training step of ``sizes`` holds at its peak, about (measured within 1.5x on CPU).
-
-    ``B = N R`` noisy points. The isotropic family holds a few ``(B, d)`` arrays, ``(B, sum M)``
-    logits, weights and their gradient, and about 7 ``(S, B, d)`` per-size errors and gradients; the
-    coloured family works size by size: about 18 ``(B, 3P)`` arrays and ``(3B, M)`` colour-space
-    arrays."""
-    sizes = [int(M) for M in sizes]
-    B, total, S = N * draws, sum(sizes), len(sizes)
-    if colored:
-        return int(itemsize * (18 * B * d + 3 * B * (2 * total + 20 * max(sizes))))
-    return int(itemsize * (4 * B * d + 4 * B * total + 7 * S * B * d))
 
 
 def check_loss_weights(setting, config: TrainConfig) -> None:
@@ -181,7 +167,7 @@ class History:
 
 
 class Trainer:
-    """Trains the family of ``data`` (:func:`~memcross.validation.model.family_class`) on it; :meth:`run` can stop and resume via :meth:`state_dict`.
+    """Trains the family of ``data`` (:func:`~memcross.validation.datamodels.trainable_family`) on it; :meth:`run` can stop and resume via :meth:`state_dict`.
 
     >>> from memcross.theory import Setting
     >>> from memcross.validation.data import make_gmm_data
@@ -202,7 +188,7 @@ class Trainer:
         self.dtype = dtype
         train_setting = process.setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)
         self.loss_process = Process(train_setting)
-        family = family_class(data)
+        family = trainable_family(data.data_model)
         family.check_init(config.init)
         self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
                                         self.device)

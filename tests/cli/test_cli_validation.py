@@ -52,6 +52,8 @@ BAD = [
     (["--init", "zeros"], "unknown init 'zeros'"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive number"),
     (["--data", "colored-templates", "--init", "sphere"],
+     "d = 8 does not fit data 'colored-templates', whose dimension is 675; leave d out"),
+    (["--data", "colored-templates:templates=blobs,side=4", "--init", "sphere", "--dim", "48"],
      "init 'sphere' is not available for coloured templates; known inits: pmem, oracle, random"),
     (["--data", "colored-templates", "--templates", "digits:side=1"], "digits side must be an integer in [2, 128]"),
     (["--init", "oracle"], "init 'oracle' is not available for the isotropic GMM"),
@@ -96,12 +98,12 @@ def test_colored_templates_predict_and_exact(tmp_path):
     out = call("predict", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--json")
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
-    assert rec["method"] == "finite-d" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates"
+    assert rec["method"] == "finite-d" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates:templates=blobs,side=8,seed=1"
     assert rec["setting"]["K"] == 6 and rec["setting"]["N"] == 100 and rec["setting"]["d"] == 3 * 64
     out = call("exact", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--train", "40",
               "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
     assert out.returncode == 0, out.stderr
-    assert "exact M*/N = " in out.stdout and "order statistics" in out.stdout and "3l/(1+psi l)" in out.stdout
+    assert "exact M*/N = " in out.stdout and "C(M) finite-d theory" in out.stdout and "3l/(1+psi l)" in out.stdout
 
 
 def test_validate_colored_templates(tmp_path):

@@ -172,3 +172,21 @@ def test_fast_path_does_not_depend_on_mpmath_global_precision():
         mpmath.mp.prec = saved
     assert lowered == reference
     assert abs(reference - predict(setting).value) < 1e-12
+
+
+def test_a_logarithmic_divergence_is_refused_not_integrated():
+    """vp-linear's ELBO weight grows like 1/t at t = 0: quadrature returned a finite number and
+    M*/N = 1.0 to "30 digits"; it is refused as not integrable, and the same weight on an interval
+    that stops short of 0 is predicted."""
+    with pytest.raises(ValueError, match=r"'elbo' is not integrable on 'interval:0,1' .* at t = 0"):
+        predict(Setting(schedule="vp-linear", weighting="elbo", time="interval:0,1"))
+    assert 0.99 < predict(Setting(schedule="vp-linear", weighting="elbo", time="interval:0.001,1")).value < 1
+
+
+def test_float64_roundoff_is_not_a_negative_weight():
+    """The ELBO weight of vp-linear is 1e-15-negative in float64 near t = 0 (cancellation); only a
+    weight negative at 60 digits is refused."""
+    with pytest.raises(ValueError, match="negative at t = 0.001"):
+        predict(Setting(weighting="custom", weight_expr="t - 0.5"))
+    with pytest.raises(ValueError, match="not integrable"):  # not "negative"
+        predict(Setting(schedule="vp-linear", weighting="elbo", time="interval:0,1"))

@@ -101,9 +101,9 @@ def test_exact_memory_estimate_and_refusal(one_gib):
     ):
         with pytest.raises(ValueError, match=match):
             check_exact_inputs(setting, draws, seed)
-    colored = {"data": "colored-templates", "templates": "blobs:side=128", "sc2": 1.0}
+    colored = Setting(data="colored-templates:templates=blobs,side=128", K=6, N=100)
     with pytest.raises(ValueError, match=r"\(d, N\) = \(49152, 100\)"):
-        check_exact_inputs(Setting(d=1, K=6, N=100), 8, 0, colored)
+        check_exact_inputs(colored, 8, 0)
 
 
 def test_exact_losses_refuse_before_allocating(one_gib):

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from memcross.numerics.coefficient import colored_excess
-from memcross.numerics.templates import blob_templates
 from memcross.theory import Setting
+from memcross.theory.templates import blob_templates
 from memcross.validation.exact import exact_losses
-from memcross.validation.lowrank import LowRankGMM, colored_mmse, colored_templates, make_colored_data
+from memcross.validation.lowrank import LowRankGMM, colored_templates, make_colored_data
 from memcross.validation.process import Process
 
 
@@ -62,7 +62,8 @@ def test_ground_truth_mmse_at_psi_6704_within_2_percent():
     gen = torch.Generator().manual_seed(7)
     x = a * data.train + sigma * torch.randn(data.train.shape, generator=gen, dtype=torch.float64)
     mse = float(((data.generalizer(x, a, sigma) - data.train) ** 2).sum(1).mean())
-    theory = colored_mmse(u, 1.0, psi)
+    norms2 = (u**2).sum(1)
+    theory = float(np.mean(3 * norms2 / (1 + psi * norms2)))  # (1/K) sum_k 3 l_k / (1 + psi l_k), sc2 = 1
     assert abs(mse / theory - 1) < 0.02, (mse, theory)
     assert data.theory_excess(np.array([psi]))[0] == pytest.approx(theory, rel=1e-12)
 

@@ -112,9 +112,8 @@ def test_killed_sweep_resumes_and_completes_each_result_once(tmp_path):
 
 def test_colored_templates_sweep_stores_and_reports(tmp_path):
     st = Store(tmp_path / "s.sqlite")
-    spec = {"data": "colored-templates", "templates": "blobs:side=5", "sc2": 1.0}
-    plan = ValidationPlan(Setting(d=1, K=3, N=12), (3, 12), TrainConfig(steps=60, draws=2), n_eval=20,
-                          exact_draws=2, data=spec)
+    setting = Setting(data="colored-templates:templates=blobs,side=5", K=3, N=12)
+    plan = ValidationPlan(setting, (3, 12), TrainConfig(steps=60, draws=2), n_eval=20, exact_draws=2)
     res = validate(plan, st)
     s = res.summary
     assert s["data"] == "colored-templates" and s["templates"] == "blobs:side=5" and s["d"] == 75
@@ -183,11 +182,11 @@ def test_validate_refuses_what_does_not_fit_in_memory(tmp_path, capsys, monkeypa
 
 
 def test_plan_memory_estimates():
-    from memcross.validation.train import training_memory
+    from memcross.validation.model import GMMFamily
 
+    training_memory = GMMFamily.training_memory
     plan = tiny_plan()
     plan.check_memory()
-    assert plan.data_dimension() == 8
     assert training_memory(30, 100, 10, range(10, 101, 10)) < 2**26  # the quick sweep: tens of MiB
     assert training_memory(60, 100, 10, [10]) == 2 * training_memory(30, 100, 10, [10]) - 4 * 4 * 1000 * 10
 

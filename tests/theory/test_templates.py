@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from memcross.numerics.templates import blob_templates, check_templates, file_templates, load_templates
+from memcross.theory.templates import blob_templates, check_templates, file_templates, load_templates
 
 
 def test_blobs_are_normalized_sparse_and_seeded():
@@ -57,7 +57,7 @@ def _header_only(path, shape, descr="<f8"):
 
 
 def test_side_and_bumps_are_capped():
-    from memcross.numerics.templates import MAX_SIDE
+    from memcross.theory.templates import MAX_SIDE
 
     assert load_templates(f"blobs:side={MAX_SIDE}", 1).shape == (1, MAX_SIDE**2)
     for spec, match in (("blobs:side=3000", r"blobs side must be an integer in \[2, 128\], got 3000"),
@@ -161,11 +161,10 @@ def test_colored_excess_is_as_accurate_as_it_states(monkeypatch):
 
 
 def test_colored_prediction_states_its_real_precision():
-    from memcross.numerics.predict import predict_colored
+    from memcross.numerics.predict import predict
     from memcross.theory import Setting
 
-    setting = Setting(K=6, N=100)
-    record = predict_colored(setting, load_templates("digits", 6), 1.0, "finite-d", "digits")
+    record = predict(Setting(data="colored-templates:templates=digits", K=6, N=100), "finite-d")
     assert 0 < record.error < 1e-3 and record.dps < 15
     assert record.dps == int(np.floor(-np.log10(record.error / record.value)))
     assert record.value_text == f"{record.value:.{record.dps}g}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 #: Largest ``side`` of procedural and digit templates (a template has ``side**2`` pixels; the
 #: coloured data dimension is ``3 side**2``).
@@ -113,6 +112,8 @@ def digit_templates(K: int, side: int = 15) -> np.ndarray:
     if not 1 <= K <= 10:
         raise ValueError(f"digits templates: K must be in 1..10 (ten digit classes), got {K}")
     _check_side(side, "digits")
+    from scipy import ndimage
+
     digits = load_digits()
     out = []
     for k in range(K):
