@@ -5,6 +5,8 @@ check the derivation behind the prediction, and verify it against exact losses a
 models. ``import memcross`` never imports torch; the validation layer loads it when asked.
 """
 
+from memcross.numerics.predict import METHODS, predict
+from memcross.numerics.records import Prediction
 from memcross.theory import (
     Derivation,
     Setting,
@@ -16,20 +18,39 @@ from memcross.theory import (
     get_target,
     get_weighting,
     parse_expression,
+    schedule_names,
+    target_names,
+    weighting_names,
+)
+from memcross.theory.datamodels import (
+    DataModel,
+    data_model_names,
+    get_data_model,
+    register_data_model,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "METHODS",
+    "DataModel",
     "Derivation",
+    "Prediction",
     "Setting",
     "__version__",
     "check_expression",
     "critical_ratio",
     "crossover",
+    "data_model_names",
     "derive",
+    "get_data_model",
     "get_schedule",
     "get_target",
     "get_weighting",
     "parse_expression",
+    "predict",
+    "register_data_model",
+    "schedule_names",
+    "target_names",
+    "weighting_names",
 ]

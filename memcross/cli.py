@@ -547,10 +547,10 @@ def _cmd_exact(args) -> int:
     print(f"exact M*/N = {ratio:.4f}   (smallest M with weighted L_pmem,M <= L_gen: M* = {m_star})")
     print(f"predicted:  asymptotic (C = 1) {asym:.4f}" + (f",  finite-d {fin:.4f}" if fin is not None else ""))
     print()
-    print("per-time excess of the generalizer over the memorizer (x0 units), measured vs theory:")
+    print(f"per-time excess of the generalizer over the memorizer (x0 units), measured vs {model.formulas['theorem']}:")
     print(render_table(t_rows, list(t_rows[0]), "markdown", digits=4))
     print()
-    print(f"measured C(M) = excess / ((1 - M/N) c) (mean over the {int(collapsed.sum())} collapsed times) vs the theory:")
+    print(f"measured C(M) (mean over the {int(collapsed.sum())} collapsed times) vs the finite-d theory:")
     print(render_table(c_rows, list(c_rows[0]), "markdown", digits=4) if c_rows else "(N too small)")
     if np.any(~collapsed):
         print(f"note: {int((~collapsed).sum())} time(s) where the memorizer has not collapsed; "

@@ -96,6 +96,11 @@ def finite_size(model: DataModel) -> FiniteSize:
                          f"coefficient registered; known for: {', '.join(_REGISTRY)}); use --method asymptotic") from None
 
 
+def has_finite_size(model: DataModel) -> bool:
+    """Whether ``model``'s data model has a finite-size coefficient (``--method finite-d``)."""
+    return model.name in _REGISTRY
+
+
 def nearest_distance2(model: DataModel) -> float:
     """The collapse criterion's squared distance for ``model``."""
     entry = _REGISTRY.get(model.name)

@@ -96,7 +96,7 @@ class DataModel:
     default_method: ClassVar[str] = "asymptotic"
     #: Plain-text formulas for summaries: ``generalizer`` (Delta_gen) and ``point cost`` (c).
     formulas: ClassVar[dict[str, str]] = {"generalizer": "the generalizer's MMSE", "point cost": "its total variance",
-                                          "short": "Delta_gen theory"}
+                                          "short": "Delta_gen theory", "theorem": "theory"}
 
     def __init__(self, d: int, K: int, N: int, s2, params: dict | None = None):
         self.d, self.K, self.N, self.s2 = d, K, N, s2
@@ -158,7 +158,7 @@ class Isotropic(DataModel):
 
     name = "isotropic"
     formulas = {"generalizer": "d s2 / (1 + psi_t s2)   (Theorem 3.1)", "point cost": "d s2   (Theorem 3.2)",
-                "short": "d s2/(1+psi s2)"}
+                "short": "d s2/(1+psi s2)", "theorem": "Theorem 3.1"}
     description = "isotropic Gaussian mixture: K components N(mu_k, s2 I_d), means on a sphere"
 
     @cached_property
@@ -195,7 +195,8 @@ class ColoredTemplates(DataModel):
     setting_defaults = {"K": 6, "N": 100}  # the paper's image experiment
     default_method = "finite-d"  # the asymptotic C = 1 misses the 3-dimensional colour space's order statistics
     formulas = {"generalizer": "(1/K) sum_k 3 l_k / (1 + psi_t l_k),  l_k = sc2 ||u_k||^2   (rank-3 MMSE per template)",
-                "point cost": "(1/K) sum_k 3 l_k   (mean colour variance)", "short": "(1/K) sum 3l/(1+psi l)"}
+                "point cost": "(1/K) sum_k 3 l_k   (mean colour variance)", "short": "(1/K) sum 3l/(1+psi l)",
+                "theorem": "the rank-3 MMSE"}
     description = "coloured templates: a random colour (3 channels) times one of K grayscale templates"
     parameters = {
         "templates": Parameter("blobs", "text", "template source: blobs, digits or file:PATH.npy"),

@@ -73,7 +73,7 @@ def check_exact_inputs(setting, draws, seed) -> None:
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"--draws must be a positive integer, got {draws!r}")
     check_seed(seed, "--seed")
-    copies = validation_model(setting).generalizer_copies(setting)
+    copies = validation_model(setting).generalizer_copies(setting.K)
     measure = setting.measure
     n_times = len(measure.points) if hasattr(measure, "points") else INTERVAL_NODES
     check_exact_memory(setting.d, setting.N, draws, n_times, generalizer_copies=copies)
@@ -261,7 +261,9 @@ def exact_losses(data, table: TimeTable, draws: int = 8, seed: int = 0, validati
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
     seed = check_seed(seed)
     dtype = torch.float64 if dtype is None else dtype
-    copies = 4 if getattr(data, "templates", None) is None else 5 * data.K
+    from memcross.validation.datamodels import validation_model
+
+    copies = validation_model(data.data_model).generalizer_copies(data.K)
     check_exact_memory(data.d, data.N, draws, len(table.t), copies, torch.finfo(dtype).bits // 8)
     gen = torch.Generator().manual_seed(seed)
     points = data.train[data.order]

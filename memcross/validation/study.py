@@ -301,8 +301,11 @@ def _compute(cell: Cell) -> dict:
 
     setting = Setting.from_dict(cell.setting)
     if cell.method == "predict":
+        from memcross.numerics.excess import has_finite_size
+
         base = setting.replace(C=1)
-        return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
+        finite = predict(base, "finite-d").value if has_finite_size(setting.data_model) else None
+        return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": finite}
     if cell.method == "exact":
         from memcross.validation.sweep import exact_for
 

@@ -157,7 +157,7 @@ class ValidationPlan:
         s = self.setting
         d = s.d
         n_times = len(s.measure.points) if hasattr(s.measure, "points") else INTERVAL_NODES
-        check_exact_memory(d, s.N, self.exact_draws, n_times, validation_model(s).generalizer_copies(s))
+        check_exact_memory(d, s.N, self.exact_draws, n_times, validation_model(s).generalizer_copies(s.K))
         if torch.device(self.device).type == "cpu":
             itemsize = torch.finfo(torch_dtype(self.train.dtype)).bits // 8
             need = trainable_family(s).training_memory(d, s.N, self.train.draws, self.sizes, itemsize)

@@ -9,7 +9,8 @@ protocol (:class:`ValidationModel`):
   theory's excess ``theory_excess(psi)`` and the collapse scale ``pair_scale``; see
   :class:`~memcross.validation.data.SampledSplits`);
 * ``key(setting)``: plain values that name the data set in a store (with the seed);
-* ``generalizer_copies(setting)``: ``(N, dim)`` arrays the generalizer holds (a memory estimate);
+* ``generalizer_copies(K)``: ``(N, dim)`` arrays the generalizer holds with ``K`` components (a
+  memory estimate);
 * ``family``: the trainable family class (``initialize``, ``arrays(i)``, ``loss_and_grad``, ...),
   or ``None`` where the model has none (``validate`` then refuses it by name);
 * ``param_shapes(M, dim)``: the arrays a trained size stores and their shapes (``None``: any);
@@ -43,7 +44,7 @@ class ValidationModel(Protocol):
 
     def key(self, setting) -> dict: ...
 
-    def generalizer_copies(self, setting) -> int: ...
+    def generalizer_copies(self, K: int) -> int: ...
 
     def param_shapes(self, M: int, dim: int) -> dict[str, tuple | None]: ...
 
@@ -92,11 +93,11 @@ def trainable_family(setting_or_name):
 
 
 def all_init_names() -> list[str]:
-    """Every init of every built-in trained family (isotropic first)."""
+    """Every init of every trained family (the built-ins first, isotropic first)."""
     names: list[str] = []
-    for name in _BUILTIN:
+    for name in [*_BUILTIN, *(n for n in _REGISTRY if n not in _BUILTIN)]:
         family = validation_model(name).family
-        names += family.init_names()
+        names += family.init_names() if family is not None else []
     return list(dict.fromkeys(names))
 
 

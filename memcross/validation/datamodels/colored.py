@@ -27,8 +27,8 @@ class ColoredValidation:
         return {"data": "colored-templates", "templates": model.template_spec, "sc2": float(model.params["sc2"]),
                 "K": setting.K, "N": setting.N}
 
-    def generalizer_copies(self, setting) -> int:
-        return 5 * setting.K
+    def generalizer_copies(self, K: int) -> int:
+        return 5 * K
 
     def param_shapes(self, M: int, dim: int) -> dict:
         return {"templates": (M, dim // 3), "colours": (M, 3), "variance": ()}

@@ -26,7 +26,7 @@ class IsotropicValidation:
         return {"data": "isotropic-gmm", "means": "sphere", "d": setting.d, "K": setting.K, "N": setting.N,
                 "s2": float(setting.s2_exact)}
 
-    def generalizer_copies(self, setting) -> int:
+    def generalizer_copies(self, K: int) -> int:
         return 4
 
     def param_shapes(self, M: int, dim: int) -> dict:
