@@ -108,8 +108,8 @@ def _sweep_colored_case(store_path):
     """The quick preset's sweep (10 sizes, 50k steps, R = 10, 200 DDIM samples) for the paper's
     coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
     colored-templates --templates digits --store FILE` runs)."""
+    from memcross.store import Store
     from memcross.theory import Setting
-    from memcross.validation.store import Store
     from memcross.validation.sweep import data_spec, plan_from, validate
 
     spec = data_spec("colored-templates", "digits", 1.0)

@@ -392,7 +392,7 @@ SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance",
 def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
     """Rows of a store, whichever command wrote it: sweep summaries, or per-size results, from
     `memcross validate` units and from the validate cells of `memcross study run`."""
-    from memcross.validation.store import Store, check_record
+    from memcross.store import Store, check_record
     from memcross.validation.study import CELL_FIELDS
 
     if not Path(path).exists():
@@ -455,7 +455,7 @@ def _open_store(args, required: bool = False):
     throw-away store in a temporary folder when the command needs one."""
     import tempfile
 
-    from memcross.validation.store import Store, default_store_path
+    from memcross.store import Store, default_store_path
 
     if getattr(args, "no_store", False):
         if args.store:
@@ -601,7 +601,7 @@ def _cmd_validate(args) -> int:
 
 
 def _study_and_store(args, create: bool):
-    from memcross.validation.store import Store
+    from memcross.store import Store
     from memcross.validation.study import default_study_store, load_study
 
     study = load_study(args.study)

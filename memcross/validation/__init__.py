@@ -10,6 +10,7 @@ Two checks of a prediction against data:
 Importing :mod:`memcross` never imports this package; importing this package imports torch.
 """
 
+from memcross.store import Store
 from memcross.validation.colored_model import ColoredFamily
 from memcross.validation.data import GMMData, make_gmm_data
 from memcross.validation.denoisers import (
@@ -25,7 +26,6 @@ from memcross.validation.metrics import memorization_ratio, transition
 from memcross.validation.model import GMMFamily
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import ddim, ddpm
-from memcross.validation.store import Store
 from memcross.validation.sweep import PRESETS, SweepResult, ValidationPlan, plan_from, validate
 from memcross.validation.train import TrainConfig, Trainer
 

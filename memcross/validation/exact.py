@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from memcross._checks import check_seed
 from memcross.numerics.predict import COLLAPSE_FACTOR
-from memcross.validation.data import check_memory, check_seed
+from memcross.validation.data import check_memory
 from memcross.validation.denoisers import generalizer
 from memcross.validation.process import INTERVAL_NODES, TimeTable
 
@@ -65,7 +66,7 @@ def check_exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_cop
 
 def check_exact_inputs(setting, draws, seed, spec: dict | None = None) -> None:
     """Everything ``memcross exact`` can refuse before it draws data or opens a store: ``--draws``
-    (a positive integer), ``--seed`` (:func:`~memcross.validation.data.check_seed`) and the memory
+    (a positive integer), ``--seed`` (:func:`~memcross._checks.check_seed`) and the memory
     of the exact losses (:func:`check_exact_memory`). For coloured templates the dimension is
     ``3 P``; the templates are loaded (and checked) to know ``P``."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:

@@ -22,7 +22,7 @@ setting fields crossed with seeds and methods::
     steps = 12500
 
 Every cell is a unit of work keyed by its full configuration in the study's store
-(:class:`~memcross.validation.store.Store`). Finished cells are skipped, so a killed study loses at
+(:class:`~memcross.store.Store`). Finished cells are skipped, so a killed study loses at
 most the cells in flight. Cells run in-process, in local processes, or on a Dask cluster; results
 travel back to the one process that writes the store. A failing cell is recorded with its error,
 and the rest continue.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memcross._checks import available_cpus, parse_toml, read_text
-from memcross.validation.store import Store, canonical, config_key
+from memcross.store import Store, canonical, config_key
 
 METHODS = ("predict", "exact", "validate")
 #: Fields of each method's stored cell result that a report reads (see ``check_record``).
@@ -161,8 +161,8 @@ def parse_study(data: dict, default_name: str = "study") -> Study:
     that are not plain file names, integer options out of range (``threads`` at most
     :func:`usable_cpus`), seeds outside ``[0, 2**63)``, settings that do not check, and, for
     ``validate`` cells, anything :func:`~memcross.validation.sweep.plan_from` refuses."""
+    from memcross._checks import check_seed
     from memcross.theory.setting import Setting, check_fields
-    from memcross.validation.data import check_seed
 
     _table(data, "study")
     unknown = set(data) - {"study", "setting", "part"}

@@ -1,6 +1,6 @@
 r"""Validation sweeps: the exact crossover and the observed transition of trained models, stored.
 
-:func:`validate` runs a :class:`ValidationPlan` against a :class:`~memcross.validation.store.Store`:
+:func:`validate` runs a :class:`ValidationPlan` against a :class:`~memcross.store.Store`:
 
 1. the data set (seeded), the exact-loss table of the analytic denoisers (stored, kind ``exact``);
 2. the sizes without stored parameters train **together** (one batched computation), leaving
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from memcross.store import Store, StoreError, config_key
 from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes, make_gmm_data
 from memcross.validation.denoisers import posterior_mean
@@ -41,7 +42,6 @@ from memcross.validation.metrics import (
 )
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.store import Store, StoreError, config_key
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
 #: Presets: the paper's protocol (docs/validation.md, "Training") and a CPU-sized one. Both use the paper's
@@ -61,7 +61,7 @@ def _short(sizes) -> str:
     return str(sizes) if len(sizes) <= 6 else f"[{sizes[0]}, {sizes[1]}, ..., {sizes[-1]}] ({len(sizes)} sizes)"
 
 #: Fields of stored records that the sweep and its reports read (types as in
-#: :func:`~memcross.validation.store.check_record`).
+#: :func:`~memcross.store.check_record`).
 EXACT_FIELDS = {"d": int, "K": int, "N": int, "s2": float, "draws": int,
                 **{f"table_{k}": [float] for k in ("t", "w", "alpha", "sigma", "lam")},
                 "gen_train": [float], "pmem_train": [[float]], "gen_val?": ([float], None),
@@ -125,7 +125,7 @@ class ValidationPlan:
     data: dict | None = None
 
     def __post_init__(self):
-        from memcross.validation.data import check_seed
+        from memcross._checks import check_seed
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memcross.validation.data import GMMData, check_seed
+from memcross._checks import check_seed
+from memcross.validation.data import GMMData
 from memcross.validation.model import check_any_init, family_class
 from memcross.validation.process import Process
 

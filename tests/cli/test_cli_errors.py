@@ -101,7 +101,7 @@ def test_missing_extra_is_named(monkeypatch, capsys):
 
 
 def test_table_reads_a_study_store(tmp_path, capsys):
-    from memcross.validation.store import Store
+    from memcross.store import Store
 
     path = tmp_path / "study.sqlite"
     store = Store(path)

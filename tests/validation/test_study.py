@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from memcross.store import Store
 from memcross.validation import study as study_mod
-from memcross.validation.store import Store
 from memcross.validation.study import error_rows, parse_study, run_study, study_rows
 
 TINY = {

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from memcross.store import Store
 from memcross.theory import Setting
-from memcross.validation.store import Store
 from memcross.validation.sweep import ValidationPlan, default_sizes, get_preset, plan_from, resolve_device, validate
 from memcross.validation.train import TrainConfig
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from memcross.validation.store import Store, StoreError, check_record, config_key, unpack_state
+from memcross.store import Store, StoreError, check_record, config_key, unpack_state
 
 
 def test_put_get_and_no_duplicates(tmp_path):
@@ -262,7 +262,7 @@ def test_folder_as_store_and_paths_through_a_file(tmp_path):
 
 def test_only_the_store_folder_is_created(tmp_path, monkeypatch, capsys):
     from memcross.cli import main
-    from memcross.validation.store import default_store_path
+    from memcross.store import default_store_path
 
     Store(tmp_path / "one" / "s.sqlite").close()
     assert (tmp_path / "one" / "s.sqlite").is_file()
