@@ -117,8 +117,8 @@ def _sweep_colored_case(store_path):
     start = time.perf_counter()
     res = validate(plan, Store(store_path), log=lambda m: print(m, file=sys.stderr, flush=True))
     s = res.summary
-    return {"seconds": time.perf_counter() - start, "runs": [], "last_ratio": s["exact"],
-            "observed_mid": s["observed_mid"], "ratios": {r["M"]: r["ratio"] for r in res.sizes}}
+    return {"seconds": time.perf_counter() - start, "runs": [], "last_ratio": s.exact,
+            "observed_mid": s.observed_mid, "ratios": {r.M: r.ratio for r in res.sizes}}
 
 
 #: Cases left out of the default run (too long); run them with ``--case``.

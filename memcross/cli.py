@@ -347,8 +347,8 @@ def _summary(setting, record) -> str:
 def _cmd_table(args) -> int:
     import json
 
-    from memcross.numerics.records import Prediction
     from memcross.numerics.tables import latex_document, render_table
+    from memcross.records import Prediction
 
     if (args.records is None) == (args.store is None):
         raise UsageError("table: give either a records file or --store FILE")
@@ -392,8 +392,8 @@ SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance",
 def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
     """Rows of a store, whichever command wrote it: sweep summaries, or per-size results, from
     `memcross validate` units and from the validate cells of `memcross study run`."""
-    from memcross.store import Store, check_record
-    from memcross.validation.study import CELL_FIELDS
+    from memcross.records import CellResult, SizeResult, SweepSummary
+    from memcross.store import Store
 
     if not Path(path).exists():
         raise UsageError(f"--store: file {path!r} not found")
@@ -402,24 +402,25 @@ def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
         if kind == "summary":
             records = store.records("summary")
         else:
-            records = store.records("size", schema={"M": int}, config_schema={
+            records = store.records("size", config_schema={
                 "K": int, "N": int, "d?": int, "templates?": str, "train": {"steps": int}})
         cells = [(c, r) for c, r in store.records("cell") if c.get("method") == "validate"]
-        for _, r in cells:
-            check_record(r, CELL_FIELDS["validate"], f"store {path!r}: a stored validate cell")
     finally:
         store.close()
+    sweeps = [CellResult.from_stored(c, r, f"store {path!r}: a stored validate cell").payload for c, r in cells]
     if kind == "summary":
-        rows = [r for _, r in records] + [r["summary"] for _, r in cells]
+        rows = [SweepSummary.from_dict(r, f"store {path!r}: a stored sweep summary").row() for _, r in records]
+        rows += [sweep.summary.row() for sweep in sweeps]
         if not rows:
             raise UsageError(f"--store {path!r} holds no trained sweeps yet (from `validate` or a study's validate cell)")
         return rows, SUMMARY_COLUMNS
-    rows = [{"data": _data_label(c), "d": c.get("d"), "K": c["K"], "N": c["N"], "steps": c["train"]["steps"], **r}
+    rows = [{"data": _data_label(c.get("data"), c.get("templates")), "d": c.get("d"), "K": c["K"], "N": c["N"],
+             "steps": c["train"]["steps"], **SizeResult.from_dict(r, f"store {path!r}: a stored size record").row()}
             for c, r in records]
-    for _, r in cells:
-        summary = r["summary"]
-        rows += [{"data": _data_label(summary), "d": summary.get("d"), "K": summary["K"],
-                  "N": summary["N"], "steps": summary["steps"], **size} for size in r["sizes"]]
+    for sweep in sweeps:
+        s = sweep.summary
+        rows += [{"data": _data_label(s.data, s.templates), "d": s.d, "K": s.K, "N": s.N, "steps": s.steps,
+                  **size.row()} for size in sweep.sizes]
     if not rows:
         raise UsageError(f"--store {path!r} holds no trained sizes yet (from `validate` or a study's validate cell)")
     columns = ["data", "d", "K", "N"] + SIZE_COLUMNS
@@ -428,10 +429,10 @@ def _store_rows(path: str, kind: str) -> tuple[list[dict], list[str]]:
     return sorted(rows, key=lambda r: (r["data"], r["d"] or 0, r["K"], r["N"], r["steps"], r["M"])), columns
 
 
-def _data_label(config: dict) -> str:
+def _data_label(data: str | None, templates: str | None) -> str:
     """``isotropic``, or ``colored-templates:SPEC`` for a coloured-template unit."""
-    if config.get("data") == "colored-templates":
-        return f"colored-templates:{config['templates']}"
+    if data == "colored-templates":
+        return f"colored-templates:{templates}"
     return "isotropic"
 
 
@@ -579,23 +580,23 @@ def _cmd_validate(args) -> int:
         from memcross.numerics.plots import transition_figure
 
         s = result.summary
-        marks = {"asymptotic C=1": s["predicted_c1"], "finite-d": s["predicted_finite_d"], "exact": s["exact"],
-                 "observed 50%": s["observed_mid"]}
-        base = {"generalizer (train)": s["gen_train_loss"], "generalizer (validation)": s["gen_val_loss"]}
+        marks = {"asymptotic C=1": s.predicted_c1, "finite-d": s.predicted_finite_d, "exact": s.exact,
+                 "observed 50%": s.observed_mid}
+        base = {"generalizer (train)": s.gen_train_loss, "generalizer (validation)": s.gen_val_loss}
         figure.parent.mkdir(parents=True, exist_ok=True)
         log(f"wrote {transition_figure(result.sizes, marks, figure, base)}")
     if args.json:
-        print(json.dumps({"summary": result.summary, "sizes": result.sizes}, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
         return 0
     print()
     columns = [c.replace("means_near_true", "templates_near_true") if colored else c for c in SIZE_COLUMNS]
-    print(render_table(result.sizes, columns, "markdown", digits=4))
+    print(render_table([r.row() for r in result.sizes], columns, "markdown", digits=4))
     print()
-    print(render_table([result.summary], SUMMARY_COLUMNS[3:], "markdown", digits=4))
-    if result.summary.get("transition_note"):
-        print(f"note: {result.summary['transition_note']}")
-    if result.summary["unconverged"] != "none":
-        print(f"note: sizes {result.summary['unconverged']} had not converged (loss or variance still moving "
+    print(render_table([result.summary.row()], SUMMARY_COLUMNS[3:], "markdown", digits=4))
+    if result.summary.transition_note:
+        print(f"note: {result.summary.transition_note}")
+    if result.summary.unconverged != "none":
+        print(f"note: sizes {result.summary.unconverged} had not converged (loss or variance still moving "
               "over the last 10% of steps); more steps may move the transition")
     return 0
 

@@ -51,3 +51,39 @@ def pdflatex(tmp_path):
         return Compiled(log, pages, overfull, blank, warnings)
 
     return compile_
+
+
+# -- stored records as the sweep writes them -------------------------------------------------------
+def _summary_dict(**changes) -> dict:
+    """A sweep summary laid out as `memcross validate` stores it (kind ``summary``)."""
+    summary = {"d": 30, "K": 4, "N": 100, "schedule": "vp", "time": "grid:0.001,0.999,26", "weighting": "x0-uniform",
+               "data": "isotropic", "templates": None, "preset": "quick", "steps": 10, "draws": 10, "seed": 0,
+               "predicted_c1": 0.66, "predicted_finite_d": 0.77, "exact": 0.79, "observed_start": 0.6,
+               "observed_mid": 0.78, "observed_end": 0.9, "transition_note": None, "baseline_ratio": 0.0,
+               "unconverged": "none", "sizes": "50,100", "gen_train_loss": 41.5, "mem_train_loss": 0.25,
+               "gen_val_loss": 43.0}
+    return {**summary, **changes}
+
+
+def _size_dict(M: int, N: int = 100, ratio: float = 0.5, per_time: bool = True, templates_near_true=None,
+               **changes) -> dict:
+    """A trained size laid out as `memcross validate` stores it (kind ``size``); a study's validate
+    cell keeps it without the per-time losses (``per_time=False``); coloured templates add
+    ``templates_near_true``."""
+    size = {"M": M, "M_over_N": M / N, "ratio": ratio, "ratio_low": max(0.0, ratio - 0.05),
+            "ratio_high": min(1.0, ratio + 0.05), "samples": 200, "variance": 1e-6, "means_near_train": M,
+            "means_near_true": 0,
+            **({} if templates_near_true is None else {"templates_near_true": templates_near_true}),
+            "train_loss": 7.5, "val_loss": 13.0,
+            **({"train_loss_t": [1.0, 2.5], "val_loss_t": [1.5, 3.0]} if per_time else {}),
+            "pmem_train_loss": 8.25, "pmem_val_loss": 12.5, "converged": True, "loss_fell": True,
+            "variance_moved": True, "final_loss": 0.125, "steps_per_second": 250.0}
+    return {**size, **changes}
+
+
+@pytest.fixture
+def stored():
+    """``stored.summary(**changes)`` and ``stored.size(M, ...)``: records as the sweep stores them."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(summary=_summary_dict, size=_size_dict)

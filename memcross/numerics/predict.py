@@ -26,7 +26,7 @@ import sympy as sp
 
 from memcross.numerics.coefficient import COEFFICIENT_RELATIVE_ERROR, coefficients
 from memcross.numerics.quadrature import mp_expectation, nodes, np_function
-from memcross.numerics.records import Prediction
+from memcross.records import Prediction
 from memcross.theory.crossover import crossover
 from memcross.theory.derivation import show_text
 from memcross.theory.measures import Grid

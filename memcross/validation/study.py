@@ -30,6 +30,8 @@ and the rest continue.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import re
 import traceback
@@ -38,16 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memcross._checks import available_cpus, parse_toml, read_text
+from memcross.records import CELL_PAYLOADS, CellResult, ExactCrossover, PredictedCrossover
 from memcross.store import Store, canonical, config_key
 
-METHODS = ("predict", "exact", "validate")
-#: Fields of each method's stored cell result that a report reads (see ``check_record``).
-CELL_FIELDS = {
-    "predict": {"predicted_c1": (float, None), "predicted_finite_d": (float, None)},
-    "exact": {"exact": float},
-    "validate": {"summary": {"observed_mid": (float, None), "exact": (float, None), "predicted_c1": (float, None),
-                             "predicted_finite_d": (float, None)}},
-}
+METHODS = tuple(CELL_PAYLOADS)
 _PART_KEYS = {"methods", "grid", "seeds", "exact_draws", "preset", "steps", "draws", "n_eval", "sizes", "threads"}
 
 
@@ -302,13 +298,13 @@ def _compute(cell: Cell) -> dict:
     setting = Setting.from_dict(cell.setting)
     if cell.method == "predict":
         base = setting.replace(C=1)
-        return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
+        return PredictedCrossover(predict(base, "asymptotic").value, predict(base, "finite-d").value).to_dict()
     if cell.method == "exact":
         from memcross.validation.sweep import exact_for
 
         ex = exact_for(setting, cell.seed, cell.options["draws"])
         ratio, m_star = ex.crossover()
-        return {"exact": float(ratio), "exact_M": int(m_star)}
+        return ExactCrossover(float(ratio), int(m_star)).to_dict()
     import tempfile
 
     from memcross.validation.sweep import plan_from, validate
@@ -323,7 +319,9 @@ def _compute(cell: Cell) -> dict:
             res = validate(plan, store)
         finally:
             store.close()
-    return {"summary": res.summary, "sizes": [{k: v for k, v in r.items() if not k.endswith("_t")} for r in res.sizes]}
+    # a cell keeps each size's weighted losses, not the per-time ones
+    sizes = [dataclasses.replace(r, train_loss_t=None, val_loss_t=None) for r in res.sizes]
+    return dataclasses.replace(res, sizes=sizes).to_dict()
 
 
 # -- executors ----------------------------------------------------------------------------------
@@ -519,26 +517,28 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
         key = (s.get("d", 50), s.get("K", 12), s.get("N", 200))
         row = groups.setdefault(key, {"d": key[0], "K": key[1], "N": key[2], "_exact": [], "_mid": [],
                                       "predicted_c1": None, "predicted_finite_d": None})
-        res = store.get("cell", cell.config(), CELL_FIELDS[cell.method])
+        res = store.get_record("cell", cell.config(), functools.partial(CellResult.from_stored, cell.config()))
         if res is None:
             fail = store.get("cell-failed", cell.config(), {"error": str})
             failed.append({"cell": cell.label(), "error": fail["error"] if fail else "not run yet",
                            "method": cell.method, "seed": cell.seed, "d": key[0], "K": key[1], "N": key[2]})
             continue
+        got = res.payload
         if cell.method == "predict":
-            row["predicted_c1"], row["predicted_finite_d"] = res["predicted_c1"], res["predicted_finite_d"]
+            row["predicted_c1"], row["predicted_finite_d"] = got.predicted_c1, got.predicted_finite_d
         elif cell.method == "exact":
-            row["_exact"].append(res["exact"])
+            row["_exact"].append(got.exact)
         else:
-            summ = res["summary"]
-            if summ.get("observed_mid") is not None:
-                row["_mid"].append(summ["observed_mid"])
+            summ = got.summary
+            if summ.observed_mid is not None:
+                row["_mid"].append(summ.observed_mid)
             # a trained sweep carries its own predictions and exact crossover: use them where the
             # study has no predict / exact cell for this setting
-            row.setdefault("_sweep_exact", []).append(summ.get("exact"))
-            for key in ("predicted_c1", "predicted_finite_d"):
-                if row[key] is None:
-                    row[key] = summ.get(key)
+            row.setdefault("_sweep_exact", []).append(summ.exact)
+            if row["predicted_c1"] is None:
+                row["predicted_c1"] = summ.predicted_c1
+            if row["predicted_finite_d"] is None:
+                row["predicted_finite_d"] = summ.predicted_finite_d
     rows = []
     for key in sorted(groups):
         row = groups[key]

@@ -22,11 +22,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from memcross.records import SizeResult, SweepResult, SweepSummary
 from memcross.store import Store, StoreError, config_key
 from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes, make_gmm_data
@@ -60,19 +61,14 @@ def _short(sizes) -> str:
     sizes = list(sizes)
     return str(sizes) if len(sizes) <= 6 else f"[{sizes[0]}, {sizes[1]}, ..., {sizes[-1]}] ({len(sizes)} sizes)"
 
-#: Fields of stored records that the sweep and its reports read (types as in
-#: :func:`~memcross.store.check_record`).
+#: Fields of the stored exact-loss tables and trained parameters that the sweep reads (types as in
+#: :func:`~memcross.store.check_record`); sizes and summaries are records (:mod:`memcross.records`).
 EXACT_FIELDS = {"d": int, "K": int, "N": int, "s2": float, "draws": int,
                 **{f"table_{k}": [float] for k in ("t", "w", "alpha", "sigma", "lam")},
                 "gen_train": [float], "pmem_train": [[float]], "gen_val?": ([float], None),
                 "pmem_val?": ([[float]], None), "theory_gen?": ([float], None), "pair_scale?": (float, None)}
 PARAMS_FIELDS = {"convergence": {"converged": bool, "loss_fell": bool, "variance_moved": bool, "final_loss": float},
                  "steps_per_second": float}
-SIZE_FIELDS = {"M": int, "M_over_N": float, "ratio": float, "ratio_low": float, "ratio_high": float,
-               "variance": float, "train_loss": float, "val_loss": float, "converged": bool}
-SUMMARY_FIELDS = {"predicted_c1": float, "predicted_finite_d": float, "exact": float,
-                  "observed_mid": (float, None), "gen_train_loss": float, "gen_val_loss": (float, None),
-                  "unconverged": str}
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -192,15 +188,6 @@ class ValidationPlan:
     def summary_config(self) -> dict:
         return {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
                 "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
-
-
-@dataclass
-class SweepResult:
-    """What a sweep produced: the summary row, per-size rows and the exact-loss table."""
-
-    summary: dict
-    sizes: list[dict] = field(default_factory=list)
-    exact: ExactLosses | None = None
 
 
 def _np_bytes(**arrays) -> bytes:
@@ -392,7 +379,7 @@ def _per_time_losses(denoise, points: torch.Tensor, table: TimeTable, draws: int
 
 
 def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
-              M: int, store: Store) -> dict:
+              M: int, store: Store) -> SizeResult:
     arrays = load_params(store, plan, M, data.d)
     trained = store.get("params", plan.trained_config(M), PARAMS_FIELDS)
     denoise = trained_denoiser(arrays)
@@ -400,18 +387,18 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
     sampler = get_sampler(plan.sampler)
     samples = sampler(denoise, times, process.alpha(times), process.sigma(times), plan.n_eval, data.d, gen)
-    result = {"M": M, "M_over_N": M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
-              "variance": float(arrays["variance"]), **component_locations(arrays, data)}
     train_t = _per_time_losses(denoise, data.train, table, plan.loss_draws, plan.data_seed + 3)
     val_t = _per_time_losses(denoise, data.validation, table, plan.loss_draws, plan.data_seed + 4)
-    result.update(train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
-                  train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
-                  pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
-                  pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])))
-    result.update({k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved",
-                                                          "final_loss")})
-    result["steps_per_second"] = trained["steps_per_second"]
-    store.put("size", plan.size_config(M), result)
+    result = SizeResult(
+        M=M, M_over_N=M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
+        variance=float(arrays["variance"]), **component_locations(arrays, data),
+        train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
+        train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
+        pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
+        pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])),
+        **{k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved", "final_loss")},
+        steps_per_second=trained["steps_per_second"])
+    store.put("size", plan.size_config(M), result.to_dict())
     return result
 
 
@@ -422,9 +409,9 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
         _train(plan, data, process, to_train, store, progress, log, checkpoint_seconds)
     for M in pending:
         r = _evaluate(plan, data, process, table, ex, M, store)
-        flag = "" if r["converged"] else "  (unconverged)"
-        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r['ratio']:.3f} "
-            f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}], variance {r['variance']:.4g}{flag}")
+        flag = "" if r.converged else "  (unconverged)"
+        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r.ratio:.3f} "
+            f"[{r.ratio_low:.3f}, {r.ratio_high:.3f}], variance {r.variance:.4g}{flag}")
 
 
 def _predictions(setting: Setting, data=None, spec: dict | None = None) -> dict:
@@ -453,33 +440,33 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
     _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
     sizes = list(plan.sizes)
-    rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
+    rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
     if plan.refine:
-        extra = refine_sizes(sizes, [r["ratio"] for r in rows], s.N, plan.refine)
+        extra = refine_sizes(sizes, [r.ratio for r in rows], s.N, plan.refine)
         if extra:
             log(f"refining between start and end: sizes {extra}")
             _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
             sizes = sorted(set(sizes) | set(extra))
-            rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
-    trans = transition(sizes, [r["ratio"] for r in rows], s.N)
+            rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
+    ratios = [r.ratio for r in rows]
+    trans = transition(sizes, ratios, s.N).ratios()
     spec = plan.data or {"data": "isotropic"}
-    summary = {
-        "d": data.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
-        "data": spec["data"], "templates": spec.get("templates"),
-        "preset": plan.preset, "steps": plan.train.steps, "draws": plan.train.draws, "seed": plan.data_seed,
-        **_predictions(s, data, plan.data), "exact": float(exact_ratio),
-        "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
-        "observed_end": trans.ratios()["end"],
-        "transition_note": transition_note(sizes, [r["ratio"] for r in rows]),
-        "baseline_ratio": memorization_ratio(data.evaluation, data.train)["ratio"],
-        "unconverged": ",".join(str(r["M"]) for r in rows if not r["converged"]) or "none",
-        "sizes": ",".join(str(M) for M in sizes),
-        "gen_train_loss": float(table.weighted(ex.gen_train)),
-        "mem_train_loss": float(table.weighted(ex.mem_train)),
-        "gen_val_loss": None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
-    }
-    store.put("summary", plan.summary_config(), summary)
-    stored = store.get("summary", plan.summary_config(), SUMMARY_FIELDS)
+    summary = SweepSummary(
+        d=data.d, K=s.K, N=s.N, schedule=s.schedule, time=s.time, weighting=s.weighting,
+        data=spec["data"], templates=spec.get("templates"),
+        preset=plan.preset, steps=plan.train.steps, draws=plan.train.draws, seed=plan.data_seed,
+        **_predictions(s, data, plan.data), exact=float(exact_ratio),
+        observed_start=trans["start"], observed_mid=trans["mid"], observed_end=trans["end"],
+        transition_note=transition_note(sizes, ratios),
+        baseline_ratio=memorization_ratio(data.evaluation, data.train)["ratio"],
+        unconverged=",".join(str(r.M) for r in rows if not r.converged) or "none",
+        sizes=",".join(str(M) for M in sizes),
+        gen_train_loss=float(table.weighted(ex.gen_train)),
+        mem_train_loss=float(table.weighted(ex.mem_train)),
+        gen_val_loss=None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
+    )
+    store.put("summary", plan.summary_config(), summary.to_dict())
+    stored = store.get_record("summary", plan.summary_config(), SweepSummary.from_dict)
     return SweepResult(stored if stored is not None else summary, rows, ex)
 
 

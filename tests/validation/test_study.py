@@ -127,8 +127,8 @@ def test_killed_study_completes_every_cell_exactly_once(tmp_path):
     assert _cells(store) == 18
 
 
-def test_report_takes_predictions_and_exact_from_a_trained_sweep(tmp_path, monkeypatch):
-    fake = {"summary": {"observed_mid": 0.78, "predicted_c1": 0.66, "predicted_finite_d": 0.73, "exact": 0.785},
+def test_report_takes_predictions_and_exact_from_a_trained_sweep(tmp_path, monkeypatch, stored):
+    fake = {"summary": stored.summary(observed_mid=0.78, predicted_c1=0.66, predicted_finite_d=0.73, exact=0.785),
             "sizes": []}
     monkeypatch.setattr(study_mod, "_compute", lambda cell: fake)
     st = parse_study({"part": [{"methods": ["validate"], "grid": {"d": [8], "K": [2], "N": [16]}}]})
