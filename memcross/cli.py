@@ -713,7 +713,7 @@ def _list_rows(what: str) -> list[dict]:
                  "parameters (defaults)": "--templates blobs[:side=15,sparsity=0.3,seed=0] | digits[:side=15] | "
                                           "file:PATH.npy, --components 6, --train 100, --sc2 1",
                  "description": "coloured grayscale templates: rank-3 components in dimension 3P"}]
-    from memcross.validation.sweep import PRESETS  # presets: the validation extra
+    from memcross.validation.presets import PRESETS
 
     return [{"name": n, **p} for n, p in PRESETS.items()]
 

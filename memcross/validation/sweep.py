@@ -41,16 +41,11 @@ from memcross.validation.metrics import (
     transition,
     transition_note,
 )
+from memcross.validation.presets import PRESETS, get_preset
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
-#: Presets: the paper's protocol (docs/validation.md, "Training") and a CPU-sized one. Both use the paper's
-#: optimizer and learning-rate schedule; ``quick`` trades noise draws for evaluation samples.
-PRESETS: dict[str, dict] = {
-    "paper": {"steps": 50_000, "draws": 100, "n_eval": 50},
-    "quick": {"steps": 50_000, "draws": 10, "n_eval": 200},
-}
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
 #: Most generated samples per size.
@@ -86,16 +81,6 @@ def resolve_device(name: str | None = "auto") -> torch.device:
             raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
         return dev
     raise ValueError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
-def get_preset(name: str) -> dict:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
 
 
 def default_sizes(N: int, count: int = 10) -> list[int]:
