@@ -603,9 +603,9 @@ def _cmd_validate(args) -> int:
 
 def _study_and_store(args, create: bool):
     from memcross.store import Store
-    from memcross.validation.study import default_study_store, load_study
+    from memcross.studies import default_study_store, load_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, check_plans=create)  # a report only reads the store
     path = Path(args.store) if args.store else default_study_store(study)
     if not create and not path.exists():
         raise UsageError(f"no store {str(path)!r} for study {study.name!r}: run `memcross study run` first")
@@ -613,7 +613,7 @@ def _study_and_store(args, create: bool):
 
 
 def _cmd_study(args) -> int:
-    from memcross.validation.study import check_workers, error_rows, render_report, run_study, study_rows
+    from memcross.studies import check_workers, error_rows, render_report, run_study, study_rows
 
     if args.action == "run":
         check_workers(args.workers, args.dask_local, args.dask_scheduler)  # before a store exists

@@ -87,3 +87,38 @@ def stored():
     from types import SimpleNamespace
 
     return SimpleNamespace(summary=_summary_dict, size=_size_dict)
+
+
+# -- running without torch -------------------------------------------------------------------------
+#: Two ways to run without torch. ``none``: ``sys.modules['torch'] = None``, so that ``import
+#: torch`` fails. ``missing``: an import hook that finds no torch, as on a machine without it.
+#: scipy's array-API helpers read ``sys.modules['torch']`` and fail on None, so under ``none``
+#: whatever goes through them (finite-d predictions) fails for a reason of scipy's.
+TORCH_BLOCKS = {
+    "none": "import sys\nsys.modules['torch'] = None\n",
+    "missing": ("import sys\n"
+                "class NoTorch:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name.split('.')[0] == 'torch':\n"
+                "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+                "sys.meta_path.insert(0, NoTorch())\n"),
+}
+
+
+@pytest.fixture
+def without_torch():
+    """``without_torch(code, *args, block="missing", cwd=None)``: the finished subprocess that runs
+    Python ``code`` (with ``args``) on this checkout's memcross, torch blocked by ``block`` (None:
+    not blocked, to see that nothing imports it)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+    def run(code: str, *args, block: str = "missing", cwd=None):
+        return subprocess.run([sys.executable, "-c", (TORCH_BLOCKS[block] if block else "") + code, *map(str, args)],
+                              capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
+
+    return run

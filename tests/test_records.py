@@ -121,7 +121,7 @@ def test_a_store_of_the_stored_layout_reads_into_records(tmp_path, stored):
 def test_table_columns_are_record_columns():
     from memcross.cli import SIZE_COLUMNS, SUMMARY_COLUMNS
     from memcross.numerics.tables import DEFAULT_COLUMNS
-    from memcross.validation.study import REPORT_COLUMNS
+    from memcross.studies import REPORT_COLUMNS
 
     assert set(SUMMARY_COLUMNS) <= set(SweepSummary.columns())
     assert set(SIZE_COLUMNS) <= set(SizeResult.columns())
