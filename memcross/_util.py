@@ -1,4 +1,4 @@
-"""Small general helpers that belong to no layer: any layer may import this module.
+"""Small general functions that belong to no layer: any layer may import this module.
 
 It imports nothing from the rest of the package.
 """

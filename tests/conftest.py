@@ -92,7 +92,7 @@ def stored():
 # -- running without torch -------------------------------------------------------------------------
 #: Two ways to run without torch. ``none``: ``sys.modules['torch'] = None``, so that ``import
 #: torch`` fails. ``missing``: an import hook that finds no torch, as on a machine without it.
-#: scipy's array-API helpers read ``sys.modules['torch']`` and fail on None, so under ``none``
+#: scipy's array-API checks read ``sys.modules['torch']`` and fail on None, so under ``none``
 #: whatever goes through them (finite-d predictions) fails for a reason of scipy's.
 TORCH_BLOCKS = {
     "none": "import sys\nsys.modules['torch'] = None\n",

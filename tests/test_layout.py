@@ -125,7 +125,7 @@ def test_commands_without_torch(inputs, without_torch, block):
         "validate": ["validate", "--no-store", "--sizes", "5,10", "--steps", "10", "--no-figure", *small],
     }
     if block == "none":
-        del commands["study run"]  # its finite-d prediction goes through scipy's array-API helpers (conftest)
+        del commands["study run"]  # its finite-d prediction goes through scipy's array-API checks (conftest)
     argv = [[str(a) for a in args] for args in commands.values()]
     proc = without_torch(DRIVER, json.dumps(argv), block=block, cwd=t)
     assert proc.returncode == 0, proc.stderr
