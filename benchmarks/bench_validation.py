@@ -108,16 +108,16 @@ def _sweep_colored_case(store_path):
     """The quick preset's sweep (10 sizes, 50k steps, R = 10, 200 DDIM samples) for the paper's
     coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
     colored-templates --templates digits --store FILE` runs)."""
+    from memcross.store import Store
     from memcross.theory import Setting
-    from memcross.validation.store import Store
     from memcross.validation.sweep import plan_from, validate
 
     plan = plan_from(Setting(data="colored-templates:templates=digits", K=6, N=100), "quick", None, "cpu", 0)
     start = time.perf_counter()
     res = validate(plan, Store(store_path), log=lambda m: print(m, file=sys.stderr, flush=True))
     s = res.summary
-    return {"seconds": time.perf_counter() - start, "runs": [], "last_ratio": s["exact"],
-            "observed_mid": s["observed_mid"], "ratios": {r["M"]: r["ratio"] for r in res.sizes}}
+    return {"seconds": time.perf_counter() - start, "runs": [], "last_ratio": s.exact,
+            "observed_mid": s.observed_mid, "ratios": {r.M: r.ratio for r in res.sizes}}
 
 
 #: Cases left out of the default run (too long); run them with ``--case``.

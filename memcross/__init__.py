@@ -6,7 +6,7 @@ models. ``import memcross`` never imports torch; the validation layer loads it w
 """
 
 from memcross.numerics.predict import METHODS, predict
-from memcross.numerics.records import Prediction
+from memcross.records import Prediction
 from memcross.theory import (
     Derivation,
     Setting,

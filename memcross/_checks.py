@@ -54,6 +54,28 @@ def default_threads() -> int:
     return max(1, min(cpus, round(cpus - load)))
 
 
+#: Seeds are integers in ``[0, SEED_LIMIT)``: numpy refuses negative seeds and torch refuses seeds of
+#: 2**64 and more; derived seeds (``seed + 1`` ... ``seed + 4``) stay below 2**64.
+SEED_LIMIT = 2**63
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int if it is an integer in ``[0, 2**63)``; a ValueError naming ``name`` otherwise.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(2**64, "--seed")
+    Traceback (most recent call last):
+    ...
+    ValueError: --seed must be an integer in [0, 2**63), got 18446744073709551616
+    """
+    import numpy as np
+
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
 def check_threads(value, name: str = "--threads") -> int:
     """A thread count in ``[1, available_cpus()]``.
 
@@ -108,6 +130,79 @@ def parse_toml(text: str, where: str) -> dict:
         raise ValueError(f"{where} is not valid TOML ({exc})") from None
     except RecursionError:
         raise ValueError(f"{where} is nested too deeply (arrays or tables inside one another)") from None
+
+
+# -- JSON records: the fields and types their readers use ------------------------------------------
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+               dict: "an object", None: "null"}
+
+
+def check_record(value, schema: dict, what: str, error: type[ValueError] = ValueError) -> dict:
+    """``value`` if it is a JSON object with the fields of ``schema``; otherwise ``error`` (a
+    ValueError) naming ``what`` and the first wrong field.
+
+    ``schema`` maps a field to ``bool``, ``int``, ``float`` (any number, not a boolean), ``str``,
+    ``list``, ``dict``, ``None``, a nested schema, ``[type]`` (a list of such values) or a tuple of
+    these (any of them). A field named with a trailing ``?`` may be absent. Fields not in the
+    schema are not looked at.
+
+    >>> check_record({"M": 4, "ratio": None}, {"M": int, "ratio": (float, None)}, "size record")
+    {'M': 4, 'ratio': None}
+    >>> check_record({"M": "4"}, {"M": int}, "size record")
+    Traceback (most recent call last):
+    ...
+    ValueError: size record: field 'M' should be an integer, found '4' (str)
+    """
+    problem = _problem(value, schema, "")
+    if problem:
+        raise error(f"{what}: {problem}")
+    return value
+
+
+def _problem(value, want, field: str) -> str | None:
+    if isinstance(want, dict):
+        if not isinstance(value, dict):
+            return _wrong(field, "an object", value)
+        for name, sub in want.items():
+            optional, name = name.endswith("?"), name.removesuffix("?")
+            path = f"{field}.{name}" if field else name
+            if name not in value:
+                if optional:
+                    continue
+                return f"field {path!r} is missing"
+            problem = _problem(value[name], sub, path)
+            if problem:
+                return problem
+        return None
+    if isinstance(want, list):
+        if not isinstance(value, list):
+            return _wrong(field, "a list", value)
+        for i, item in enumerate(value):
+            problem = _problem(item, want[0], f"{field}[{i}]")
+            if problem:
+                return problem
+        return None
+    options = want if isinstance(want, tuple) else (want,)
+    if any(_is(value, w) for w in options):
+        return None
+    return _wrong(field, " or ".join(_TYPE_NAMES.get(w, "a " + type(w).__name__) for w in options), value)
+
+
+def _is(value, want) -> bool:
+    if want is None:
+        return value is None
+    if isinstance(want, (dict, list)):
+        return _problem(value, want, "") is None
+    if want in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if want is float else want)
+
+
+def _wrong(field: str, expected: str, value) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    where = f"field {field!r}" if field else "the record"
+    return f"{where} should be {expected}, found {shown} ({type(value).__name__})"
 
 
 def split_spec(spec, what: str, allowed) -> tuple[str, dict[str, str]]:

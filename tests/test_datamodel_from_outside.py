@@ -134,8 +134,8 @@ def test_cli_predict_and_list(one_gaussian, capsys):
 
 
 def test_exact_losses_and_a_study_cell(one_gaussian, tmp_path):
-    from memcross.validation.store import Store
-    from memcross.validation.study import parse_study, run_study, study_rows
+    from memcross.store import Store
+    from memcross.studies import parse_study, run_study, study_rows
     from memcross.validation.sweep import exact_for
 
     ex = exact_for(one_gaussian, 0, 2)

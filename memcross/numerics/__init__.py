@@ -6,8 +6,8 @@ coefficient, a vectorized float64 fast path for sweeps, tables and figures.
 
 from memcross.numerics.coefficient import coefficient, coefficient_same_component, coefficients
 from memcross.numerics.predict import METHODS, fast_critical_ratios, predict, sweep
-from memcross.numerics.records import Prediction
 from memcross.numerics.tables import render_table
+from memcross.records import Prediction
 
 __all__ = [
     "METHODS", "Prediction", "coefficient", "coefficient_same_component", "coefficients",

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from memcross.numerics.coefficient import coefficients  # noqa: E402
 from memcross.numerics.predict import fast_critical_ratios, per_time_curve, predict  # noqa: E402
+from memcross.records import SizeResult  # noqa: E402
 from memcross.theory.measures import Grid  # noqa: E402
 from memcross.theory.setting import Setting  # noqa: E402
 
@@ -88,29 +89,30 @@ def coefficient_figure(path, dims=(10, 30, 50, 100), K: int = 12, N: int = 200) 
     return _save(fig, path)
 
 
-def transition_figure(rows: list[dict], marks: dict, path, baselines: dict | None = None) -> Path:
+def transition_figure(rows: list[SizeResult], marks: dict, path, baselines: dict | None = None) -> Path:
     """Memorization ratio (with its interval) and weighted train / validation losses against
     ``M/N``, with the predicted and exact crossovers marked as vertical lines.
 
-    ``rows``: per-size dicts with ``M_over_N``, ``ratio``, ``ratio_low``, ``ratio_high``,
-    ``train_loss``, ``val_loss`` (and optionally ``pmem_train_loss``); ``marks``: label -> ``M/N``
-    (``None`` values are skipped); ``baselines``: label -> a weighted loss drawn as a horizontal line.
+    ``rows``: the sweep's sizes (:class:`~memcross.records.SizeResult`: ``M_over_N``, ``ratio``,
+    ``ratio_low``, ``ratio_high``, ``train_loss``, ``val_loss``, ``pmem_train_loss``); ``marks``:
+    label -> ``M/N`` (``None`` values are skipped); ``baselines``: label -> a weighted loss drawn
+    as a horizontal line.
     """
     if not rows:
         raise ValueError("no sizes to plot")
-    x = np.array([r["M_over_N"] for r in rows])
-    ratio = np.array([r["ratio"] for r in rows])
-    lo = np.array([r.get("ratio_low", r["ratio"]) for r in rows])
-    hi = np.array([r.get("ratio_high", r["ratio"]) for r in rows])
+    x = np.array([r.M_over_N for r in rows])
+    ratio = np.array([r.ratio for r in rows])
+    lo = np.array([r.ratio_low for r in rows])
+    hi = np.array([r.ratio_high for r in rows])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax1.errorbar(x, ratio, yerr=[ratio - lo, hi - ratio], fmt="o-", color="C0", capsize=3,
                  label="memorization ratio (95% bootstrap)")
     ax1.set_ylim(-0.03, 1.03)
     ax1.set_ylabel("memorization ratio")
-    ax2.plot(x, [r["train_loss"] for r in rows], "o-", color="C0", label="trained: train loss")
-    ax2.plot(x, [r["val_loss"] for r in rows], "s-", color="C1", label="trained: validation loss")
-    if all(r.get("pmem_train_loss") is not None for r in rows):
-        ax2.plot(x, [r["pmem_train_loss"] for r in rows], ":", color="C2", label="partial memorizer: train")
+    ax2.plot(x, [r.train_loss for r in rows], "o-", color="C0", label="trained: train loss")
+    ax2.plot(x, [r.val_loss for r in rows], "s-", color="C1", label="trained: validation loss")
+    if all(r.pmem_train_loss is not None for r in rows):
+        ax2.plot(x, [r.pmem_train_loss for r in rows], ":", color="C2", label="partial memorizer: train")
     for i, (label, value) in enumerate((baselines or {}).items()):
         if value is not None:
             ax2.axhline(value, color=("0.35", "0.6", "0.8")[i % 3], ls="-.", lw=1, label=label)

@@ -26,7 +26,7 @@ import sympy as sp
 
 from memcross.numerics.excess import finite_size, nearest_distance2
 from memcross.numerics.quadrature import mp_expectation, nodes, np_function
-from memcross.numerics.records import Prediction
+from memcross.records import Prediction
 from memcross.theory.crossover import crossover
 from memcross.theory.datamodels import COLLAPSE_FACTOR
 from memcross.theory.derivation import show_text

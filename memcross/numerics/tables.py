@@ -19,7 +19,7 @@ import io
 import math
 import re
 
-from memcross.theory.derivation import latex_text
+from memcross._util import latex_text
 from memcross.theory.typeset import TEXT_WIDTH, document, text_width
 
 FORMATS = ("latex", "csv", "markdown")

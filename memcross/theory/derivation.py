@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from memcross._util import latex_text
 from memcross.theory import symbols as S
 from memcross.theory.crossover import A, B, crossover, per_time_critical_ratio, solve_crossover
 from memcross.theory.data import (
@@ -74,16 +75,6 @@ class VerificationReport:
         lines = [f"  [{'ok' if v.equal else 'FAIL'}] {name}: {v.describe()}" for name, v in self.verdicts]
         head = "all steps verified" if self.ok else f"step {self.failed_step!r} failed"
         return "\n".join([head, *lines])
-
-
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-                  "^": r"\^{}", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\~{}",
-                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-
-
-def latex_text(text: str) -> str:
-    """Escape plain text for LaTeX (``\\text{...}`` and table cells)."""
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
 
 LONG = 60

@@ -1,4 +1,4 @@
-"""The validation layer (torch): data, analytic and trained denoisers, samplers, sweeps, the store.
+"""The validation layer (torch): data, analytic and trained denoisers, samplers, sweeps.
 
 Two checks of a prediction against data:
 
@@ -7,27 +7,30 @@ Two checks of a prediction against data:
 * **observed** — :func:`validate`: GMM (or coloured-template) denoisers of several sizes trained together, their
   memorization ratios, and the transition (start / 50% / end) against the predictions.
 
-Importing :mod:`memcross` never imports this package; importing this package imports torch.
+Importing :mod:`memcross` never imports this package. Importing this package imports no torch
+either: each name below is loaded from its module on first use (PEP 562), and the modules that
+compute load torch. The store and the records of the results live outside this layer
+(:mod:`memcross.store`, :mod:`memcross.records`), so that they are read without torch.
 """
 
-from memcross.validation.colored_model import ColoredFamily
-from memcross.validation.data import GMMData, make_gmm_data
-from memcross.validation.denoisers import (
-    from_target,
-    generalizer,
-    memorizer,
-    partial_memorizer,
-    posterior_mean,
-    to_target,
-)
-from memcross.validation.exact import ExactLosses, exact_losses
-from memcross.validation.metrics import memorization_ratio, transition
-from memcross.validation.model import GMMFamily
-from memcross.validation.process import Process, TimeTable
-from memcross.validation.sampler import ddim, ddpm
-from memcross.validation.store import Store
-from memcross.validation.sweep import PRESETS, SweepResult, ValidationPlan, plan_from, validate
-from memcross.validation.train import TrainConfig, Trainer
+import importlib
+
+#: Each exported name and the module that defines it.
+_EXPORTS = {
+    "GMMData": "memcross.validation.data", "make_gmm_data": "memcross.validation.data",
+    "posterior_mean": "memcross.validation.denoisers", "generalizer": "memcross.validation.denoisers",
+    "memorizer": "memcross.validation.denoisers", "partial_memorizer": "memcross.validation.denoisers",
+    "to_target": "memcross.validation.denoisers", "from_target": "memcross.validation.denoisers",
+    "ExactLosses": "memcross.validation.exact", "exact_losses": "memcross.validation.exact",
+    "memorization_ratio": "memcross.validation.metrics", "transition": "memcross.validation.metrics",
+    "GMMFamily": "memcross.validation.model", "ColoredFamily": "memcross.validation.colored_model",
+    "Process": "memcross.validation.process", "TimeTable": "memcross.validation.process",
+    "ddim": "memcross.validation.sampler", "ddpm": "memcross.validation.sampler",
+    "Store": "memcross.store", "PRESETS": "memcross.validation.presets", "SweepResult": "memcross.records",
+    "ValidationPlan": "memcross.validation.sweep", "plan_from": "memcross.validation.sweep",
+    "validate": "memcross.validation.sweep",
+    "Trainer": "memcross.validation.train", "TrainConfig": "memcross.validation.train",
+}
 
 __all__ = [
     "GMMData", "make_gmm_data", "posterior_mean", "generalizer", "memorizer", "partial_memorizer", "to_target",
@@ -36,3 +39,16 @@ __all__ = [
     "TimeTable", "ddim", "ddpm", "Store", "PRESETS", "SweepResult", "ValidationPlan", "plan_from", "validate",
     "Trainer", "TrainConfig",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

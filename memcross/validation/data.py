@@ -15,26 +15,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-#: Seeds are integers in ``[0, SEED_LIMIT)``: numpy refuses negative seeds and torch refuses seeds of
-#: 2**64 and more; derived seeds (``seed + 1`` ... ``seed + 4``) stay below 2**64.
-SEED_LIMIT = 2**63
+from memcross._checks import check_seed
+
 #: Share of the machine's available memory a computation may plan to use.
 MEMORY_FRACTION = 0.8
-
-
-def check_seed(seed, name: str = "seed") -> int:
-    """``seed`` as an int if it is an integer in ``[0, 2**63)``; a ValueError naming ``name`` otherwise.
-
-    >>> check_seed(7)
-    7
-    >>> check_seed(2**64, "--seed")
-    Traceback (most recent call last):
-    ...
-    ValueError: --seed must be an integer in [0, 2**63), got 18446744073709551616
-    """
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
-    return int(seed)
 
 
 def available_memory() -> int | None:

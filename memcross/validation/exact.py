@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from memcross._checks import check_seed
 from memcross.theory.datamodels import COLLAPSE_FACTOR
-from memcross.validation.data import check_memory, check_seed
+from memcross.validation.data import check_memory
 from memcross.validation.denoisers import generalizer
 from memcross.validation.process import INTERVAL_NODES, TimeTable
 
@@ -65,7 +66,7 @@ def check_exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_cop
 
 def check_exact_inputs(setting, draws, seed) -> None:
     """Everything ``memcross exact`` can refuse before it draws data or opens a store: ``--draws``
-    (a positive integer), ``--seed`` (:func:`~memcross.validation.data.check_seed`), a data model
+    (a positive integer), ``--seed`` (:func:`~memcross._checks.check_seed`), a data model
     without a sampler, and the memory of the exact losses (:func:`check_exact_memory`; the
     dimension is the setting's, ``3 P`` for coloured templates)."""
     from memcross.validation.datamodels import validation_model

@@ -1,6 +1,6 @@
 r"""Validation sweeps: the exact crossover and the observed transition of trained models, stored.
 
-:func:`validate` runs a :class:`ValidationPlan` against a :class:`~memcross.validation.store.Store`:
+:func:`validate` runs a :class:`ValidationPlan` against a :class:`~memcross.store.Store`:
 
 1. the data set (seeded), the exact-loss table of the analytic denoisers (stored, kind ``exact``);
 2. the sizes without stored parameters train **together** (one batched computation), leaving
@@ -22,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from memcross.records import SizeResult, SweepResult, SweepSummary
+from memcross.store import Store, StoreError, config_key
 from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes
 from memcross.validation.datamodels import trainable_family, validation_model
@@ -37,17 +39,11 @@ from memcross.validation.metrics import (
     transition,
     transition_note,
 )
+from memcross.validation.presets import PRESETS, get_preset
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.store import Store, StoreError, config_key
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
 
-#: Presets: the paper's protocol (docs/validation.md, "Training") and a CPU-sized one. Both use the paper's
-#: optimizer and learning-rate schedule; ``quick`` trades noise draws for evaluation samples.
-PRESETS: dict[str, dict] = {
-    "paper": {"steps": 50_000, "draws": 100, "n_eval": 50},
-    "quick": {"steps": 50_000, "draws": 10, "n_eval": 200},
-}
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
 #: Most generated samples per size.
@@ -58,19 +54,14 @@ def _short(sizes) -> str:
     sizes = list(sizes)
     return str(sizes) if len(sizes) <= 6 else f"[{sizes[0]}, {sizes[1]}, ..., {sizes[-1]}] ({len(sizes)} sizes)"
 
-#: Fields of stored records that the sweep and its reports read (types as in
-#: :func:`~memcross.validation.store.check_record`).
+#: Fields of the stored exact-loss tables and trained parameters that the sweep reads (types as in
+#: :func:`~memcross.store.check_record`); sizes and summaries are records (:mod:`memcross.records`).
 EXACT_FIELDS = {"d": int, "K": int, "N": int, "s2": float, "draws": int,
                 **{f"table_{k}": [float] for k in ("t", "w", "alpha", "sigma", "lam")},
                 "gen_train": [float], "pmem_train": [[float]], "gen_val?": ([float], None),
                 "pmem_val?": ([[float]], None), "theory_gen?": ([float], None), "pair_scale?": (float, None)}
 PARAMS_FIELDS = {"convergence": {"converged": bool, "loss_fell": bool, "variance_moved": bool, "final_loss": float},
                  "steps_per_second": float}
-SIZE_FIELDS = {"M": int, "M_over_N": float, "ratio": float, "ratio_low": float, "ratio_high": float,
-               "variance": float, "train_loss": float, "val_loss": float, "converged": bool}
-SUMMARY_FIELDS = {"predicted_c1": float, "predicted_finite_d": float, "exact": float,
-                  "observed_mid": (float, None), "gen_train_loss": float, "gen_val_loss": (float, None),
-                  "unconverged": str}
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -88,16 +79,6 @@ def resolve_device(name: str | None = "auto") -> torch.device:
             raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
         return dev
     raise ValueError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
-def get_preset(name: str) -> dict:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
 
 
 def default_sizes(N: int, count: int = 10) -> list[int]:
@@ -122,7 +103,7 @@ class ValidationPlan:
     preset: str = "quick"
 
     def __post_init__(self):
-        from memcross.validation.data import check_seed
+        from memcross._checks import check_seed
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting
@@ -178,15 +159,6 @@ class ValidationPlan:
     def summary_config(self) -> dict:
         return {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
                 "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
-
-
-@dataclass
-class SweepResult:
-    """What a sweep produced: the summary row, per-size rows and the exact-loss table."""
-
-    summary: dict
-    sizes: list[dict] = field(default_factory=list)
-    exact: ExactLosses | None = None
 
 
 def _np_bytes(**arrays) -> bytes:
@@ -318,7 +290,7 @@ def _per_time_losses(denoise, points: torch.Tensor, table: TimeTable, draws: int
 
 
 def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: TimeTable, ex: ExactLosses,
-              M: int, store: Store) -> dict:
+              M: int, store: Store) -> SizeResult:
     arrays = load_params(store, plan, M, data.d)
     trained = store.get("params", plan.trained_config(M), PARAMS_FIELDS)
     denoise = validation_model(plan.setting).denoiser(arrays)
@@ -326,18 +298,18 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
     sampler = get_sampler(plan.sampler)
     samples = sampler(denoise, times, process.alpha(times), process.sigma(times), plan.n_eval, data.d, gen)
-    result = {"M": M, "M_over_N": M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
-              "variance": float(arrays["variance"]), **validation_model(plan.setting).locations(arrays, data)}
     train_t = _per_time_losses(denoise, data.train, table, plan.loss_draws, plan.data_seed + 3)
     val_t = _per_time_losses(denoise, data.validation, table, plan.loss_draws, plan.data_seed + 4)
-    result.update(train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
-                  train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
-                  pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
-                  pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])))
-    result.update({k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved",
-                                                          "final_loss")})
-    result["steps_per_second"] = trained["steps_per_second"]
-    store.put("size", plan.size_config(M), result)
+    result = SizeResult(
+        M=M, M_over_N=M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
+        variance=float(arrays["variance"]), **validation_model(plan.setting).locations(arrays, data),
+        train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
+        train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
+        pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
+        pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])),
+        **{k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved", "final_loss")},
+        steps_per_second=trained["steps_per_second"])
+    store.put("size", plan.size_config(M), result.to_dict())
     return result
 
 
@@ -348,9 +320,9 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
         _train(plan, data, process, to_train, store, progress, log, checkpoint_seconds)
     for M in pending:
         r = _evaluate(plan, data, process, table, ex, M, store)
-        flag = "" if r["converged"] else "  (unconverged)"
-        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r['ratio']:.3f} "
-            f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}], variance {r['variance']:.4g}{flag}")
+        flag = "" if r.converged else "  (unconverged)"
+        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r.ratio:.3f} "
+            f"[{r.ratio_low:.3f}, {r.ratio_high:.3f}], variance {r.variance:.4g}{flag}")
 
 
 def _predictions(setting: Setting) -> dict:
@@ -376,33 +348,33 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     log(f"exact crossover of this data set: M*/N = {exact_ratio:.4f} (M* = {exact_m})")
     _run_sizes(plan, data, process, table, ex, list(plan.sizes), store, progress, log, checkpoint_seconds)
     sizes = list(plan.sizes)
-    rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
+    rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
     if plan.refine:
-        extra = refine_sizes(sizes, [r["ratio"] for r in rows], s.N, plan.refine)
+        extra = refine_sizes(sizes, [r.ratio for r in rows], s.N, plan.refine)
         if extra:
             log(f"refining between start and end: sizes {extra}")
             _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
             sizes = sorted(set(sizes) | set(extra))
-            rows = [store.get("size", plan.size_config(M), SIZE_FIELDS) for M in sizes]
-    trans = transition(sizes, [r["ratio"] for r in rows], s.N)
+            rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
+    ratios = [r.ratio for r in rows]
+    trans = transition(sizes, ratios, s.N).ratios()
     model = s.data_model
-    summary = {
-        "d": data.d, "K": s.K, "N": s.N, "schedule": s.schedule, "time": s.time, "weighting": s.weighting,
-        "data": model.name, "templates": model.template_spec if hasattr(model, "template_spec") else None,
-        "preset": plan.preset, "steps": plan.train.steps, "draws": plan.train.draws, "seed": plan.data_seed,
-        **_predictions(s), "exact": float(exact_ratio),
-        "observed_start": trans.ratios()["start"], "observed_mid": trans.ratios()["mid"],
-        "observed_end": trans.ratios()["end"],
-        "transition_note": transition_note(sizes, [r["ratio"] for r in rows]),
-        "baseline_ratio": memorization_ratio(data.evaluation, data.train)["ratio"],
-        "unconverged": ",".join(str(r["M"]) for r in rows if not r["converged"]) or "none",
-        "sizes": ",".join(str(M) for M in sizes),
-        "gen_train_loss": float(table.weighted(ex.gen_train)),
-        "mem_train_loss": float(table.weighted(ex.mem_train)),
-        "gen_val_loss": None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
-    }
-    store.put("summary", plan.summary_config(), summary)
-    stored = store.get("summary", plan.summary_config(), SUMMARY_FIELDS)
+    summary = SweepSummary(
+        d=data.d, K=s.K, N=s.N, schedule=s.schedule, time=s.time, weighting=s.weighting,
+        data=model.name, templates=getattr(model, "template_spec", None),
+        preset=plan.preset, steps=plan.train.steps, draws=plan.train.draws, seed=plan.data_seed,
+        **_predictions(s), exact=float(exact_ratio),
+        observed_start=trans["start"], observed_mid=trans["mid"], observed_end=trans["end"],
+        transition_note=transition_note(sizes, ratios),
+        baseline_ratio=memorization_ratio(data.evaluation, data.train)["ratio"],
+        unconverged=",".join(str(r.M) for r in rows if not r.converged) or "none",
+        sizes=",".join(str(M) for M in sizes),
+        gen_train_loss=float(table.weighted(ex.gen_train)),
+        mem_train_loss=float(table.weighted(ex.mem_train)),
+        gen_val_loss=None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
+    )
+    store.put("summary", plan.summary_config(), summary.to_dict())
+    stored = store.get_record("summary", plan.summary_config(), SweepSummary.from_dict)
     return SweepResult(stored if stored is not None else summary, rows, ex)
 
 

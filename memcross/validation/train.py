@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memcross.validation.data import GMMData, check_seed
+from memcross._checks import check_seed
+from memcross.validation.data import GMMData
 from memcross.validation.datamodels import check_any_init, trainable_family
 from memcross.validation.process import Process
 

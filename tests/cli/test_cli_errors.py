@@ -100,15 +100,13 @@ def test_missing_extra_is_named(monkeypatch, capsys):
           "pip install 'memcross[validation]'")
 
 
-def test_table_reads_a_study_store(tmp_path, capsys):
-    from memcross.validation.store import Store
+def test_table_reads_a_study_store(tmp_path, capsys, stored):
+    from memcross.store import Store
 
     path = tmp_path / "study.sqlite"
     store = Store(path)
-    summary = {"d": 30, "K": 4, "N": 100, "steps": 10, "preset": "quick", "predicted_c1": 0.66,
-               "predicted_finite_d": 0.77, "exact": 0.79, "observed_start": 0.6, "observed_mid": 0.78,
-               "observed_end": 0.9, "baseline_ratio": 0.0, "unconverged": "none"}
-    sizes = [{"M": 50, "M_over_N": 0.5, "ratio": 0.1}, {"M": 100, "M_over_N": 1.0, "ratio": 1.0}]
+    summary = stored.summary()
+    sizes = [stored.size(50, ratio=0.1, per_time=False), stored.size(100, ratio=1.0, per_time=False)]
     store.put("cell", {"method": "validate", "setting": {"d": 30}, "seed": 0, "options": {}},
               {"label": "validate", "summary": summary, "sizes": sizes})
     store.close()

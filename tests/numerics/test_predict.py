@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 
@@ -7,7 +6,6 @@ import numpy as np
 import pytest
 
 from memcross.numerics import coefficient, coefficient_same_component, fast_critical_ratios, predict, sweep
-from memcross.numerics.records import Prediction
 from memcross.theory import Setting, critical_ratio
 
 
@@ -117,14 +115,6 @@ def test_finite_d_prediction_near_exact_crossover():
     p = predict(Setting(d=50, K=12, N=200), method="finite-d")
     assert abs(p.value - 0.80) < 0.05
     assert 1.3 < p.coefficient < 1.6
-
-
-def test_record_round_trips_through_json():
-    p = predict()
-    again = Prediction.from_dict(json.loads(p.to_json()))
-    assert again == p
-    with pytest.raises(ValueError, match="unknown prediction record field"):
-        Prediction.from_dict({"nope": 1})
 
 
 def test_import_does_not_load_torch():

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from memcross._checks import check_seed
 from memcross.validation import data as data_mod
-from memcross.validation.data import available_memory, check_memory, check_seed, make_gmm_data
+from memcross.validation.data import available_memory, check_memory, make_gmm_data
 
 
 def test_check_seed():

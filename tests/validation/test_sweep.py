@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from memcross.store import Store
 from memcross.theory import Setting
-from memcross.validation.store import Store
 from memcross.validation.sweep import ValidationPlan, default_sizes, get_preset, plan_from, resolve_device, validate
 from memcross.validation.train import TrainConfig
 
@@ -23,19 +23,19 @@ def test_sweep_stores_each_unit_once_and_reruns_skip(tmp_path):
     st = Store(tmp_path / "s.sqlite")
     logs = []
     res = validate(tiny_plan(), st, log=logs.append)
-    assert [r["M"] for r in res.sizes] == [4, 10, 16, 20]
+    assert [r.M for r in res.sizes] == [4, 10, 16, 20]
     assert st.count("size") == 4 and st.count("params") == 4 and st.count("exact") == 1 and st.count("summary") == 1
     s = res.summary
-    assert s["predicted_c1"] == pytest.approx(0.66035964, abs=1e-8)
-    assert 0 < s["exact"] <= 1 and 0 <= s["baseline_ratio"] <= 0.1
+    assert s.predicted_c1 == pytest.approx(0.66035964, abs=1e-8)
+    assert 0 < s.exact <= 1 and 0 <= s.baseline_ratio <= 0.1
     assert any("trained sizes [4, 10, 16, 20]" in m for m in logs)
     logs.clear()
     again = validate(tiny_plan(), st, log=logs.append)
     assert not any("trained" in m for m in logs)
     assert again.summary == res.summary and st.count() == 10
     for row in res.sizes:
-        assert 0 <= row["ratio_low"] <= row["ratio"] <= row["ratio_high"] <= 1
-        assert len(row["train_loss_t"]) == 26 and row["variance"] > 0
+        assert 0 <= row.ratio_low <= row.ratio <= row.ratio_high <= 1
+        assert len(row.train_loss_t) == 26 and row.variance > 0
 
 
 def test_refinement_adds_sizes_between_start_and_end(tmp_path):
@@ -116,12 +116,12 @@ def test_colored_templates_sweep_stores_and_reports(tmp_path):
     plan = ValidationPlan(setting, (3, 12), TrainConfig(steps=60, draws=2), n_eval=20, exact_draws=2)
     res = validate(plan, st)
     s = res.summary
-    assert s["data"] == "colored-templates" and s["templates"] == "blobs:side=5" and s["d"] == 75
-    assert 0 < s["exact"] <= 1 and 0 < s["predicted_finite_d"] <= 1
+    assert s.data == "colored-templates" and s.templates == "blobs:side=5" and s.d == 75
+    assert 0 < s.exact <= 1 and 0 < s.predicted_finite_d <= 1
     for row in res.sizes:
-        assert row["means_near_true"] is None and row["templates_near_true"] == row["M"]  # pmem: true templates
-        assert row["means_near_train"] == row["M"] and row["variance"] > 0
-    assert res.sizes[-1]["ratio"] == 1.0  # M = N with variance ~1e-6 reproduces the training set
+        assert row.means_near_true is None and row.templates_near_true == row.M  # pmem: true templates
+        assert row.means_near_train == row.M and row.variance > 0
+    assert res.sizes[-1].ratio == 1.0  # M = N with variance ~1e-6 reproduces the training set
     # the isotropic store keys are not those of the coloured run: a different data model is a different unit
     iso = tiny_plan(sizes=(4,), steps=5)
     assert iso.trained_config(4) != plan.trained_config(3)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from memcross.validation.store import Store, StoreError, check_record, config_key, unpack_state
+from memcross.store import Store, StoreError, check_record, config_key, unpack_state
 
 
 def test_put_get_and_no_duplicates(tmp_path):
@@ -214,18 +214,15 @@ def test_random_bytes_and_foreign_formats_are_refused(tmp_path):
     fake = tmp_path / "fake.sqlite"
     fake.write_bytes(b"SQLite format 3\x00" + np.random.default_rng(1).bytes(8192))
     _refused_untouched(fake, "damaged|not a memcross store")
-    other = _full_store(tmp_path / "other.sqlite", rows=2)
-    db = sqlite3.connect(other)
-    with db:
-        db.execute("UPDATE meta SET value = 'somebody-else' WHERE key = 'format'")
-    db.close()
-    _refused_untouched(other, r"not a memcross store \(its meta table says format 'somebody-else'\)")
-    newer = _full_store(tmp_path / "newer.sqlite", rows=2)
-    db = sqlite3.connect(newer)
-    with db:
-        db.execute("UPDATE meta SET value = '2' WHERE key = 'version'")
-    db.close()
-    _refused_untouched(newer, r"is a memcross store of version '2'; this memcross reads version '1' only")
+    for key, value, match in (
+            ("format", "somebody-else", r"not a memcross store \(its meta table says format 'somebody-else'\)"),
+            ("version", "2", r"is a memcross store of version '2'; this memcross reads version '1' only")):
+        other = _full_store(tmp_path / f"{key}.sqlite", rows=2)
+        db = sqlite3.connect(other)
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+        db.close()
+        _refused_untouched(other, match)
 
 
 def test_damaged_store_is_refused_and_not_written(tmp_path, capsys):
@@ -262,7 +259,7 @@ def test_folder_as_store_and_paths_through_a_file(tmp_path):
 
 def test_only_the_store_folder_is_created(tmp_path, monkeypatch, capsys):
     from memcross.cli import main
-    from memcross.validation.store import default_store_path
+    from memcross.store import default_store_path
 
     Store(tmp_path / "one" / "s.sqlite").close()
     assert (tmp_path / "one" / "s.sqlite").is_file()
@@ -345,8 +342,8 @@ def test_records_are_checked_against_their_fields(tmp_path):
 
 
 def test_sweep_and_study_readers_refuse_wrong_types(tmp_path):
+    from memcross.studies import Cell, Study, study_rows
     from memcross.theory import Setting
-    from memcross.validation.study import Cell, Study, study_rows
     from memcross.validation.sweep import exact_for
 
     setting = Setting(d=4, K=2, N=8)

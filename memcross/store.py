@@ -28,6 +28,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from memcross._checks import check_record as _check_record
+
 FORMAT = "memcross-store"
 VERSION = "1"
 DEFAULT_DIR = "memcross-runs"
@@ -76,76 +78,19 @@ def config_key(kind: str, config: dict) -> str:
 
 
 # -- checking what is read back ----------------------------------------------------------------
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-               dict: "an object", None: "null"}
-
-
 def check_record(value, schema: dict, what: str) -> dict:
-    """``value`` if it is a JSON object with the fields of ``schema``; otherwise :class:`StoreError`
-    naming ``what`` and the first wrong field.
-
-    ``schema`` maps a field to ``bool``, ``int``, ``float`` (any number, not a boolean), ``str``,
-    ``list``, ``dict``, ``None``, a nested schema, ``[type]`` (a list of such values) or a tuple of
-    these (any of them). A field named with a trailing ``?`` may be absent. Fields not in the
-    schema are not looked at.
+    """``value`` if it is a JSON object with the fields of ``schema`` (see
+    :func:`memcross._checks.check_record`); otherwise :class:`StoreError` naming ``what`` and the
+    first wrong field.
 
     >>> check_record({"M": 4, "ratio": None}, {"M": int, "ratio": (float, None)}, "size record")
     {'M': 4, 'ratio': None}
     >>> check_record({"M": "4"}, {"M": int}, "size record")
     Traceback (most recent call last):
     ...
-    memcross.validation.store.StoreError: size record: field 'M' should be an integer, found '4' (str)
+    memcross.store.StoreError: size record: field 'M' should be an integer, found '4' (str)
     """
-    problem = _problem(value, schema, "")
-    if problem:
-        raise StoreError(f"{what}: {problem}")
-    return value
-
-
-def _problem(value, want, field: str) -> str | None:
-    if isinstance(want, dict):
-        if not isinstance(value, dict):
-            return _wrong(field, "an object", value)
-        for name, sub in want.items():
-            optional, name = name.endswith("?"), name.removesuffix("?")
-            path = f"{field}.{name}" if field else name
-            if name not in value:
-                if optional:
-                    continue
-                return f"field {path!r} is missing"
-            problem = _problem(value[name], sub, path)
-            if problem:
-                return problem
-        return None
-    if isinstance(want, list):
-        if not isinstance(value, list):
-            return _wrong(field, "a list", value)
-        for i, item in enumerate(value):
-            problem = _problem(item, want[0], f"{field}[{i}]")
-            if problem:
-                return problem
-        return None
-    options = want if isinstance(want, tuple) else (want,)
-    if any(_is(value, w) for w in options):
-        return None
-    return _wrong(field, " or ".join(_TYPE_NAMES.get(w, "a " + type(w).__name__) for w in options), value)
-
-
-def _is(value, want) -> bool:
-    if want is None:
-        return value is None
-    if isinstance(want, (dict, list)):
-        return _problem(value, want, "") is None
-    if want in (int, float) and isinstance(value, bool):
-        return False
-    return isinstance(value, (int, float) if want is float else want)
-
-
-def _wrong(field: str, expected: str, value) -> str:
-    shown = repr(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    where = f"field {field!r}" if field else "the record"
-    return f"{where} should be {expected}, found {shown} ({type(value).__name__})"
+    return _check_record(value, schema, what, StoreError)
 
 
 class _NotPlain(Exception):
@@ -479,6 +424,18 @@ class Store:
             return None
         result = self._json(row[0], f"the stored {kind} record")
         return result if schema is None else check_record(result, schema, f"{self._name}: the stored {kind} record")
+
+    def get_record(self, kind: str, config: dict, read):
+        """The stored result of ``kind`` for ``config`` as ``read(result, what)`` makes it (a
+        record's ``from_dict``), or None if there is none. What ``read`` refuses is a
+        :class:`StoreError` that names the store."""
+        result = self.get(kind, config)
+        if result is None:
+            return None
+        try:
+            return read(result, f"{self._name}: the stored {kind} record")
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
 
     def has(self, kind: str, config: dict) -> bool:
         return self.get(kind, config) is not None

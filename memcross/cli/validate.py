@@ -1,0 +1,121 @@
+"""``memcross validate``: trained denoisers of several sizes; observed against predicted transition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memcross.cli.common import (
+    UsageError,
+    _add_data_arguments,
+    _add_setting_arguments,
+    _add_store_arguments,
+    _add_threads_argument,
+    _open_store,
+    _parse_sizes,
+    _set_threads,
+    _setting_from,
+)
+from memcross.cli.table import SIZE_COLUMNS, SUMMARY_COLUMNS
+from memcross.theory.datamodels import DEFAULT_DATA
+
+
+def _cmd_validate(args) -> int:
+    import json
+
+    from memcross.numerics.tables import render_table
+    from memcross.validation.datamodels import validation_model
+    from memcross.validation.sweep import build_data, plan_from, validate
+
+    setting = _setting_from(args)
+    model = setting.data_model
+    plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
+                     args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
+                     draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
+                     update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
+                     seed=args.train_seed)
+    _set_threads(args)
+    build_data(setting, args.seed)  # checks the data before any work
+    validation_model(setting).family.check_init(plan.train.init)
+    figure = None
+    if not args.no_figure and (args.figure or not args.no_store):
+        store_dir = Path(args.store).parent if args.store else Path("memcross-runs")
+        s = plan.setting
+        what = f"d{s.d}" if model.name == DEFAULT_DATA else \
+            f"{model.name.replace('-templates', '')}-{model.params['templates'].split(':')[0]}" if "templates" in model.params \
+            else model.name
+        figure = Path(args.figure) if args.figure else store_dir / (
+            f"transition-{what}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
+        if figure.suffix.lower() not in (".pdf", ".png", ".svg"):  # checked before any work
+            raise UsageError(f"--figure must end in .pdf, .png or .svg, got {str(figure)!r}")
+        if args.figure and not figure.parent.exists():
+            raise UsageError(f"--figure: folder {str(figure.parent)!r} does not exist")
+    if not args.checkpoint_every > 0:
+        raise UsageError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")
+    store = _open_store(args, required=True)
+    log = (lambda msg: None) if args.json else (lambda msg: print(msg, flush=True))
+    log(f"memcross validate: preset {plan.preset}, {plan.train.steps} steps, R = {plan.train.draws}, "
+        f"{plan.n_eval} evaluation samples, sizes {list(plan.sizes)}, device {plan.device}, store {store.path}")
+    result = validate(plan, store, progress=not args.no_progress and not args.json, log=log,
+                      checkpoint_seconds=args.checkpoint_every)
+    if figure is not None:
+        from memcross.numerics.plots import transition_figure
+
+        s = result.summary
+        marks = {"asymptotic C=1": s.predicted_c1, "finite-d": s.predicted_finite_d, "exact": s.exact,
+                 "observed 50%": s.observed_mid}
+        base = {"generalizer (train)": s.gen_train_loss, "generalizer (validation)": s.gen_val_loss}
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        log(f"wrote {transition_figure(result.sizes, marks, figure, base)}")
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print()
+    locations = validation_model(setting).location_columns
+    columns = [c for c in SIZE_COLUMNS if c not in ("means_near_train", "means_near_true")]
+    columns[columns.index("variance") + 1:columns.index("variance") + 1] = list(locations)
+    print(render_table([r.row() for r in result.sizes], columns, "markdown", digits=4))
+    print()
+    print(render_table([result.summary.row()], SUMMARY_COLUMNS[3:], "markdown", digits=4))
+    if result.summary.transition_note:
+        print(f"note: {result.summary.transition_note}")
+    if result.summary.unconverged != "none":
+        print(f"note: sizes {result.summary.unconverged} had not converged (loss or variance still moving "
+              "over the last 10% of steps); more steps may move the transition")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``memcross validate`` with the subcommand parser ``sub``."""
+    p = sub.add_parser("validate", help="train GMM denoisers of several sizes; observed vs predicted transition")
+    _add_setting_arguments(p)
+    g = p.add_argument_group("sweep")
+    g.add_argument("--preset", default=None, help="quick (default on CPU) or paper (default on CUDA)")
+    g.add_argument("--sizes", default=None, help="model sizes M1,M2,... or START:STOP:STEP (default N/10..N)")
+    g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
+    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--refine", type=int, default=0, help="extra sizes between the transition's start and end")
+    g.add_argument("--exact-draws", type=int, default=8, help="noise draws of the exact losses (default 8)")
+    g.add_argument("--n-eval", type=int, default=None, help="generated samples per size (preset's default)")
+    g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    g.add_argument("--figure", default=None,
+                   help="transition figure FILE (.pdf/.png/.svg; default: a .png beside the store)")
+    g.add_argument("--no-figure", action="store_true", help="do not draw the transition figure")
+    g.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between training checkpoints in the store (default 30)")
+    g = p.add_argument_group("training (defaults from the preset)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    g.add_argument("--draws", type=int, default=None, help="noise draws R per training point and step")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    g.add_argument("--init", default=None, help="pmem (default), gaussian, sphere, prior; coloured templates: "
+                   "pmem (default, from the samples), oracle (true templates), random")
+    g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
+    g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
+    g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
+    g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
+    g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")
+    _add_data_arguments(p)
+    _add_store_arguments(p)
+    _add_threads_argument(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary and per-size rows as JSON")
+    p.set_defaults(func=_cmd_validate)

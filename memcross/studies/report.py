@@ -1,0 +1,114 @@
+"""Reports: a study's stored cells as rows per ``(d, K, N)`` (seeds averaged), the errors of each
+predictor against the exact and observed crossovers, and the cells without a result."""
+
+from __future__ import annotations
+
+import functools
+
+from memcross.records import CellResult
+from memcross.store import Store
+from memcross.studies.spec import Study
+
+
+def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
+    """Per ``(d, K, N)`` rows (seeds averaged) and the failed cells."""
+    import numpy as np
+
+    groups: dict[tuple, dict] = {}
+    failed = []
+    for cell in study.cells:
+        s = cell.setting
+        key = (s.get("d", 50), s.get("K", 12), s.get("N", 200))
+        row = groups.setdefault(key, {"d": key[0], "K": key[1], "N": key[2], "_exact": [], "_mid": [],
+                                      "predicted_c1": None, "predicted_finite_d": None})
+        res = store.get_record("cell", cell.config(), functools.partial(CellResult.from_stored, cell.config()))
+        if res is None:
+            fail = store.get("cell-failed", cell.config(), {"error": str})
+            failed.append({"cell": cell.label(), "error": fail["error"] if fail else "not run yet",
+                           "method": cell.method, "seed": cell.seed, "d": key[0], "K": key[1], "N": key[2]})
+            continue
+        got = res.payload
+        if cell.method == "predict":
+            row["predicted_c1"], row["predicted_finite_d"] = got.predicted_c1, got.predicted_finite_d
+        elif cell.method == "exact":
+            row["_exact"].append(got.exact)
+        else:
+            summ = got.summary
+            if summ.observed_mid is not None:
+                row["_mid"].append(summ.observed_mid)
+            # a trained sweep carries its own predictions and exact crossover: use them where the
+            # study has no predict / exact cell for this setting
+            row.setdefault("_sweep_exact", []).append(summ.exact)
+            if row["predicted_c1"] is None:
+                row["predicted_c1"] = summ.predicted_c1
+            if row["predicted_finite_d"] is None:
+                row["predicted_finite_d"] = summ.predicted_finite_d
+    rows = []
+    for key in sorted(groups):
+        row = groups[key]
+        ex, mid = row.pop("_exact"), row.pop("_mid")
+        sweep_exact = [v for v in row.pop("_sweep_exact", []) if v is not None]
+        ex = ex or sweep_exact
+        row["exact"] = float(np.mean(ex)) if ex else None
+        row["exact_seeds"] = len(ex)
+        row["observed_mid"] = float(np.mean(mid)) if mid else None
+        rows.append(row)
+    return rows, failed
+
+
+def error_rows(rows: list[dict]) -> list[dict]:
+    """Mean absolute and worst error of each predictor against exact and observed ``M*/N``."""
+    import numpy as np
+
+    out = []
+    for pred in ("predicted_c1", "predicted_finite_d", "exact"):
+        for ref in ("exact", "observed_mid"):
+            if pred == ref:
+                continue
+            diffs = [r[pred] - r[ref] for r in rows if r.get(pred) is not None and r.get(ref) is not None]
+            if diffs:
+                worst = max(diffs, key=abs)
+                out.append({"predictor": pred, "against": ref, "cells": len(diffs),
+                            "mean_abs_error": float(np.mean(np.abs(diffs))), "worst_error": float(worst)})
+    return out
+
+
+REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
+
+
+def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str = "markdown", digits: int = 4) -> str:
+    """The report of :func:`study_rows` as text.
+
+    Markdown and LaTeX: three tables one after another — per setting, the errors of each
+    predictor (:func:`error_rows`), and the cells without a result. CSV: **one** table, so that
+    the output loads as one table: per setting, the main columns, then each predictor's signed
+    error against each reference (``predicted_c1_minus_exact``, ..., the numbers :func:`error_rows`
+    averages) and ``cells_without_result`` (each missing cell's method, seed and error, joined
+    with ``"; "``)."""
+    from memcross.numerics.tables import render_table
+
+    if fmt != "csv":
+        text = render_table(rows, REPORT_COLUMNS, fmt, caption=f"study {study.name}", digits=digits)
+        errors = error_rows(rows)
+        if errors:
+            text += "\n\n" + render_table(errors, list(errors[0]), fmt, caption="errors of each predictor",
+                                           digits=digits)
+        if failed:
+            text += "\n\n" + render_table(failed, ["cell", "error"], fmt, caption="cells without a result")
+        return text
+    pairs = [(p, r) for p in ("predicted_c1", "predicted_finite_d", "exact") for r in ("exact", "observed_mid")
+             if p != r]
+    missing: dict[tuple, list[str]] = {}
+    for f in failed:
+        missing.setdefault((f.get("d"), f.get("K"), f.get("N")), []).append(
+            f"{f.get('method')} seed={f.get('seed')}: {f['error']}")
+    out = []
+    for row in rows:
+        full = dict(row)
+        for p, r in pairs:
+            have = row.get(p) is not None and row.get(r) is not None
+            full[f"{p}_minus_{r}"] = row[p] - row[r] if have else None
+        full["cells_without_result"] = "; ".join(missing.get((row["d"], row["K"], row["N"]), []))
+        out.append(full)
+    columns = REPORT_COLUMNS + [f"{p}_minus_{r}" for p, r in pairs] + ["cells_without_result"]
+    return render_table(out, columns, "csv", digits=digits)
