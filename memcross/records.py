@@ -132,6 +132,8 @@ def _spec(tp):
             x if item is None else item(x, what, f"{path}[{i}]") for i, x in enumerate(v))
     if tp is type(None):
         return None, None
+    if tp is Setting:
+        return dict, _read_setting
     if isinstance(tp, type) and issubclass(tp, Record):
         return tp.schema(), lambda v, what, path: tp.from_dict(v, f"{what}: field {path!r}")
     if tp in (bool, int, float, str, dict, list):
@@ -139,7 +141,17 @@ def _spec(tp):
     raise TypeError(f"a record field of type {tp!r} has no JSON form")
 
 
+def _read_setting(value: dict, what: str, path: str) -> Setting:
+    """A record's setting, rebuilt and checked (an unknown data model or field is named)."""
+    try:
+        return Setting.from_dict(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: field {path!r}: {exc}") from None
+
+
 def _plain(value):
+    if isinstance(value, Setting):
+        return value.to_dict()
     if isinstance(value, Record):
         return value.to_dict()
     if isinstance(value, (list, tuple)):
@@ -154,7 +166,8 @@ def _plain(value):
 class Prediction(Record):
     """A predicted critical ratio ``M*/N`` with everything needed to trust and reproduce it.
 
-    ``value`` is a float; ``value_text`` the same number at ``dps`` digits. ``error`` is the
+    ``setting`` is the :class:`~memcross.theory.setting.Setting` predicted (plain values in
+    JSON). ``value`` is a float; ``value_text`` the same number at ``dps`` digits. ``error`` is the
     error estimate: quadrature's, 0 for exact sums; for ``finite-d`` the coefficient's accuracy
     carried to the root, and ``dps`` the digits that leaves. ``notes`` are validity notes.
     """
@@ -164,7 +177,7 @@ class Prediction(Record):
     value: float
     value_text: str
     method: str
-    setting: dict
+    setting: Setting
     dps: int
     error: float
     M_star: float
@@ -183,7 +196,7 @@ class Prediction(Record):
 
     def row(self) -> dict:
         """A flat mapping for tables: setting fields next to the results."""
-        flat = {k: v for k, v in self.setting.items()}
+        flat = dict(self.setting.to_dict())
         flat.update({k: v for k, v in self.to_dict().items() if k not in ("setting",)})
         flat["notes"] = "; ".join(self.notes)
         return flat

@@ -10,6 +10,7 @@ import pytest
 import sympy as sp
 
 from memcross.numerics.predict import predict
+from memcross.records import Prediction
 from memcross.theory import Setting
 from memcross.theory.datamodels import DataModel, Parameter, register_data_model, unregister_data_model
 
@@ -115,7 +116,7 @@ def test_predict_uses_the_model_alone(one_gaussian):
     same = predict(Setting(s2=2, d=12, K=1, N=40))
     record = predict(setting)
     assert record.value == pytest.approx(same.value, rel=1e-25) and record.dps == 30
-    assert Setting.from_dict(record.setting) == setting  # a record's setting rebuilds the setting
+    assert record.setting == setting and Prediction.from_dict(record.to_dict()) == record  # JSON round trip
     with pytest.raises(ValueError, match="'finite-d' is not available for data 'one-gaussian'"):
         predict(setting, "finite-d")
     with pytest.raises(ValueError, match="K must be 1"):

@@ -207,7 +207,7 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
             dps = min(dps, _digits(float(value), float(error)))
         text = mpmath.nstr(mpmath.mpf(value), dps)
     return Prediction(
-        value=float(value), value_text=text, method=method, setting=setting.to_dict(), dps=dps,
+        value=float(value), value_text=text, method=method, setting=setting, dps=dps,
         error=float(error), M_star=float(value) * setting.N, coefficient=coef,
         uncollapsed_weight=uncollapsed, max_point_weight=max_share, notes=tuple(notes),
     )
@@ -348,7 +348,7 @@ def sweep(settings, method: str = "asymptotic", dps: int = 30, progress: bool = 
                 notes.append(f"one time point carries {100 * fast.max_share:.4g}% of the weight")
             value = float(fast.value[j])
             out[i] = Prediction(
-                value=value, value_text=repr(value), method="asymptotic", setting=settings[i].to_dict(), dps=15,
+                value=value, value_text=repr(value), method="asymptotic", setting=settings[i], dps=15,
                 error=float(fast.error[j]), M_star=value * settings[i].N, coefficient=float(c[j]),
                 uncollapsed_weight=float(fast.uncollapsed[j]), max_point_weight=fast.max_share, notes=tuple(notes),
             )

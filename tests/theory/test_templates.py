@@ -162,9 +162,12 @@ def test_colored_excess_is_as_accurate_as_it_states(monkeypatch):
 
 def test_colored_prediction_states_its_real_precision():
     from memcross.numerics.predict import predict
+    from memcross.records import Prediction
     from memcross.theory import Setting
 
-    record = predict(Setting(data="colored-templates:templates=digits", K=6, N=100), "finite-d")
+    setting = Setting(data="colored-templates:templates=digits", K=6, N=100)
+    record = predict(setting, "finite-d")
+    assert Prediction.from_dict(record.to_dict()).setting == setting and setting.d == 675  # JSON round trip
     assert 0 < record.error < 1e-3 and record.dps < 15
     assert record.dps == int(np.floor(-np.log10(record.error / record.value)))
     assert record.value_text == f"{record.value:.{record.dps}g}"
