@@ -83,6 +83,7 @@ def test_list_reads_the_registries(capsys):
     assert main(["list", "weightings"]) == 0
     out = capsys.readouterr().out
     assert "min-snr" in out and "gamma=5" in out and "sigmoid" in out
+    pytest.importorskip("torch")  # the presets listed come from the validation modules
     assert main(["list", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"schedules", "weightings", "targets", "methods", "data", "presets"} <= set(data)
@@ -100,6 +101,7 @@ def test_missing_extra_is_named(monkeypatch, capsys):
           "pip install 'memcross[validation]'")
 
 
+@pytest.mark.needs_torch
 def test_table_reads_a_study_store(tmp_path, capsys):
     from memcross.validation.store import Store
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from memcross.validation.store import Store, StoreError, check_record, config_key, unpack_state
+
+torch = pytest.importorskip("torch")
 
 
 def test_put_get_and_no_duplicates(tmp_path):
