@@ -1,5 +1,7 @@
-"""Shared fixtures: compiling LaTeX output with pdflatex and reading how it fits the page."""
+"""Shared fixtures: compiling LaTeX output with pdflatex and reading how it fits the page; tests
+marked ``needs_torch`` are skipped where torch is not installed."""
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -22,6 +24,15 @@ class Compiled:
     def problems(self) -> list[str]:
         return ([f"overfull \\{k}box by {pt} pt: {line}" for k, pt, line in self.overfull]
                 + [f"page {p} is blank" for p in self.blank_pages] + self.warnings)
+
+
+def pytest_collection_modifyitems(config, items):
+    if importlib.util.find_spec("torch") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs torch: pip install 'memcross[validation]'")
+    for item in items:
+        if item.get_closest_marker("needs_torch"):
+            item.add_marker(skip)
 
 
 @pytest.fixture

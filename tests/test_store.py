@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from memcross.store import Store, StoreError, check_record, config_key, unpack_state
+
+torch = pytest.importorskip("torch")
 
 
 def test_put_get_and_no_duplicates(tmp_path):
@@ -228,8 +229,9 @@ def test_random_bytes_and_foreign_formats_are_refused(tmp_path):
 def test_damaged_store_is_refused_and_not_written(tmp_path, capsys):
     from memcross.cli import main
 
-    path = _full_store(tmp_path / "s.sqlite")
-    data = bytearray(path.read_bytes())
+    path = _full_store(tmp_path / "s.sqlite")  # 300 commits: built once, copied for the truncation below
+    pristine = path.read_bytes()
+    data = bytearray(pristine)
     page = 4096
     rng = np.random.default_rng(0)
     for p in range(len(data) // page // 3, 2 * len(data) // page // 3):  # the middle third of the pages
@@ -242,8 +244,8 @@ def test_damaged_store_is_refused_and_not_written(tmp_path, capsys):
                  str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is damaged" in err and path.read_bytes() == before
-    truncated = _full_store(tmp_path / "t.sqlite")
-    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    truncated = tmp_path / "t.sqlite"
+    truncated.write_bytes(pristine[: len(pristine) // 2])
     _refused_untouched(truncated, "is damaged")
 
 

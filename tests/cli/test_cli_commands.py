@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from memcross.cli import main
 
 
@@ -21,6 +23,7 @@ def test_check_json(capsys):
     assert json.loads(capsys.readouterr().out)["equal"] is True
 
 
+@pytest.mark.needs_torch
 def test_study_report_json_and_csv_files(tmp_path, capsys):
     study = tmp_path / "s.toml"
     study.write_text('[study]\nname = "tiny"\n\n[[part]]\nmethods = ["predict"]\ngrid = { d = [30], K = [3], N = [50] }\n')

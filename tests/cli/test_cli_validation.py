@@ -32,8 +32,10 @@ def test_validate_then_table_from_store(tmp_path):
     assert sizes.returncode == 0 and "\\toprule" in sizes.stdout
 
 
-@pytest.fixture
-def stores(tmp_path):
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    # shared by the tests below, which only read it: each checks that its refused command left it as it was
+    tmp_path = tmp_path_factory.mktemp("stores")
     good = tmp_path / "good.sqlite"
     out = call("exact", *TINY, "--draws", "1", "--store", str(good))
     assert out.returncode == 0, out.stderr

@@ -46,16 +46,33 @@ def test_quadrature_path_agrees_across_precisions():
     assert values[30].error < 1e-25
 
 
-def test_fast_path_agrees_with_mpmath():
-    settings = [Setting(s2=s2, schedule=sch, weighting=w, time=tm)
-                for s2 in ("0.25", "1", "4")
-                for sch in ("vp", "flow", "vp-cosine", "ve")
-                for w in ("x0-uniform", "elbo", "min-snr")
-                for tm in ("grid:0.001,0.999,26", "interval:0.001,0.999")]
+FAST_S2 = ("0.25", "1", "4")
+FAST_SCHEDULES = ("vp", "flow", "vp-cosine", "ve")
+FAST_WEIGHTINGS = ("x0-uniform", "elbo", "min-snr")
+FAST_TIMES = ("grid:0.001,0.999,26", "interval:0.001,0.999")
+
+
+def _fast_path_agrees(settings):
     fast = sweep(settings)
     for s, f in zip(settings, fast):
         exact = predict(s)
         assert abs(f.value - exact.value) <= 1e-12 * abs(exact.value), (s, f.value, exact.value)
+
+
+def test_fast_path_agrees_with_mpmath():
+    # every schedule x weighting x time once; the spreads s2 take turns, so that each meets every
+    # schedule and every weighting
+    _fast_path_agrees([Setting(s2=FAST_S2[(a + b + c) % len(FAST_S2)], schedule=sch, weighting=w, time=tm)
+                       for a, sch in enumerate(FAST_SCHEDULES)
+                       for b, w in enumerate(FAST_WEIGHTINGS)
+                       for c, tm in enumerate(FAST_TIMES)])
+
+
+@pytest.mark.slow
+def test_fast_path_agrees_with_mpmath_at_every_spread():
+    # the full product, three times the settings of the test above
+    _fast_path_agrees([Setting(s2=s2, schedule=sch, weighting=w, time=tm)
+                       for s2 in FAST_S2 for sch in FAST_SCHEDULES for w in FAST_WEIGHTINGS for tm in FAST_TIMES])
 
 
 def test_fast_ratios_vectorized():

@@ -17,7 +17,37 @@ COMBOS = [
 ]
 
 
-@pytest.mark.parametrize("schedule, weighting, target", COMBOS)
+def _cover():
+    """A few combinations in which every schedule, every weighting and every target appears at least
+    once; each weighting meets a different schedule, and the schedule/target pairs do not repeat."""
+    schedules, targets = schedule_names(), target_names()
+    weightings = [w for w in weighting_names() if w != "custom"]
+    cover = []
+    for i, w in enumerate(weightings):
+        s = "ve" if w == "edm" else schedules[i % len(schedules)]
+        cover.append((s, w, targets[(i + i // len(schedules)) % len(targets)]))
+    for s in schedules:  # should the schedule or target registries outgrow the weightings
+        if all(c[0] != s for c in cover):
+            cover.append((s, "elbo", targets[0]))
+    for tg in targets:
+        if all(c[2] != tg for c in cover):
+            cover.append((schedules[0], "elbo", tg))
+    return cover
+
+
+COVER = _cover()
+
+
+def test_cover_meets_every_schedule_weighting_and_target():
+    assert set(COVER) <= set(COMBOS)
+    for k, names in enumerate((schedule_names(), [w for w in weighting_names() if w != "custom"],
+                               target_names())):
+        assert {c[k] for c in COVER} == set(names)
+
+
+# The full product takes minutes; the fast suite runs the cover above and the slow suite the rest.
+@pytest.mark.parametrize("schedule, weighting, target", [
+    c if c in COVER else pytest.param(*c, marks=pytest.mark.slow) for c in COMBOS])
 def test_every_combination_verifies(schedule, weighting, target):
     # A three-point grid keeps the exhaustive sweep fast; the symbolic steps are the same.
     setting = Setting(schedule=schedule, weighting=weighting, target=target, time="points:0.1,0.5,0.9")

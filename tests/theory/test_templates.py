@@ -129,6 +129,7 @@ def test_complex_arrays_are_refused():
     (lambda p: _header_only(p, (100000, 100000)), "is too large"),
     (lambda p: np.save(p, np.ones((6, 25)) * 1j), "complex values"),
 ])
+@pytest.mark.needs_torch
 def test_cli_bad_template_files_write_nothing(tmp_path, capsys, make, message):
     from memcross.cli import main
 

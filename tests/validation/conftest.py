@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
+
+# the package's validation modules need torch: without it, every test in this folder is skipped
+torch = pytest.importorskip("torch")
 
 
 def _hand_gradient_matches_autograd(trainer) -> None:

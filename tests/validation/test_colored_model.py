@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +11,8 @@ from memcross.validation.colored_model import ColoredFamily, colored_posterior_m
 from memcross.validation.lowrank import colored_templates, make_colored_data
 from memcross.validation.process import Process
 from memcross.validation.train import TrainConfig, Trainer
+
+torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")

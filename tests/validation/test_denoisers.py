@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from memcross.theory.schedules import get_schedule
 from memcross.theory.targets import target_names
@@ -16,6 +15,8 @@ from memcross.validation.denoisers import (
     to_target,
 )
 from memcross.validation.process import Process
+
+torch = pytest.importorskip("torch")
 
 
 def brute_force_posterior_mean(x, a, s, means, variance, priors):

@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
-import torch
 
 from memcross.theory import Setting
 from memcross.validation.data import make_gmm_data
 from memcross.validation.denoisers import generalizer, partial_memorizer
 from memcross.validation.exact import exact_losses
 from memcross.validation.process import Process
+
+torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")

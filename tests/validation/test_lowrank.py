@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from memcross.numerics.coefficient import colored_excess
 from memcross.theory import Setting
@@ -10,6 +9,8 @@ from memcross.theory.templates import blob_templates
 from memcross.validation.exact import exact_losses
 from memcross.validation.lowrank import LowRankGMM, colored_templates, make_colored_data
 from memcross.validation.process import Process
+
+torch = pytest.importorskip("torch")
 
 
 def dense_posterior_mean(gmm: LowRankGMM, x, a, s):

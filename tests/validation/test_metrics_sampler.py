@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from memcross.theory import Setting
 from memcross.validation.data import make_gmm_data
@@ -15,6 +14,8 @@ from memcross.validation.metrics import (
 )
 from memcross.validation.process import Process
 from memcross.validation.sampler import ddim, ddpm, get_sampler
+
+torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")

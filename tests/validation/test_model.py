@@ -1,12 +1,13 @@
 """The isotropic GMM family's hand-written gradient in float32, where training runs."""
 
 import pytest
-import torch
 
 from memcross.theory import Setting
 from memcross.validation.data import make_gmm_data
 from memcross.validation.process import Process
 from memcross.validation.train import TrainConfig, Trainer
+
+torch = pytest.importorskip("torch")
 
 #: Float32 unit roundoff, 2^-24.
 F32_U = torch.finfo(torch.float32).eps / 2

@@ -92,8 +92,8 @@ def _checkpoints(path):
 def test_killed_sweep_resumes_and_completes_each_result_once(tmp_path):
     store = tmp_path / "s.sqlite"
     cmd = [sys.executable, "-m", "memcross", "validate", "--dim", "8", "--components", "2", "--train", "20",
-           "--sizes", "4,10,20", "--steps", "15000", "--draws", "2", "--n-eval", "20", "--exact-draws", "2",
-           "--store", str(store), "--checkpoint-every", "0.2", "--no-progress"]
+           "--sizes", "4,10,20", "--steps", "8000", "--draws", "2", "--n-eval", "20", "--exact-draws", "2",
+           "--store", str(store), "--checkpoint-every", "0.2", "--no-progress", "--no-figure"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (store.exists() and _checkpoints(store) > 0):

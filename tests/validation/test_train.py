@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-import torch
 
 from memcross.theory import Setting
 from memcross.validation.data import make_gmm_data
 from memcross.validation.process import Process
 from memcross.validation.train import History, TrainConfig, Trainer, convergence
+
+torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
