@@ -7,12 +7,14 @@ r"""Time measures: uniform on an interval :math:`[t_{min}, t_{max}]` or on an ex
 
 from __future__ import annotations
 
+import _weakrefset
 import gc
 import math
 import signal
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -120,9 +122,11 @@ class time_limit:  # noqa: N801 - used like a function: ``with time_limit(1.0):`
     def __exit__(self, exc_type, exc, tb) -> bool:
         if not self.armed:
             return False
+        # the timer goes first; the handler never raises inside this method (see _handler), so
+        # the stack and the SIGALRM handler are always restored together
+        signal.setitimer(signal.ITIMER_REAL, 0)
         self.armed = False
         stack = time_limit._active
-        signal.setitimer(signal.ITIMER_REAL, 0)
         stack.remove(self)
         if stack:
             time_limit._arm()
@@ -142,12 +146,30 @@ class time_limit:  # noqa: N801 - used like a function: ``with time_limit(1.0):`
 
     @staticmethod
     def _handler(signum, frame):
-        if _in_callback(frame):
-            return  # raised there it would be swallowed, or break the hook; the timer repeats
+        if _in_callback(frame) or _in_exit(frame):
+            # raised in a callback it would be swallowed (or break the hook); raised while a limit
+            # is being left it would leave the timer running with no limit to stop it (a later
+            # alarm then killed the process). The timer repeats, so nothing is lost.
+            return
         now = time.monotonic()
         for lim in time_limit._active:  # outermost first: it ends everything inside it
-            if lim.deadline <= now:
+            if lim.armed and lim.deadline <= now:
                 raise TimeLimitReached(lim)
+
+
+#: Files of the weak-reference callbacks Python runs between any two bytecodes.
+_WEAKREF_FILES = {weakref.__file__, _weakrefset.__file__}
+
+
+def _in_exit(frame) -> bool:
+    """Whether ``frame`` runs inside :meth:`time_limit.__exit__` (or code it calls)."""
+    code = time_limit.__exit__.__code__
+    depth = 0
+    while frame is not None and depth < 50:
+        if frame.f_code is code:
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
 
 
 def _in_callback(frame) -> bool:
@@ -161,8 +183,8 @@ def _in_callback(frame) -> bool:
             codes.add(code)
     depth = 0
     while frame is not None and depth < 500:
-        if frame.f_code in codes:
-            return True
+        if frame.f_code in codes or frame.f_code.co_filename in _WEAKREF_FILES:
+            return True  # weakref callbacks (a WeakKeyDictionary's remove) swallow exceptions too
         frame, depth = frame.f_back, depth + 1
     return False
 

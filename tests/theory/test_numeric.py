@@ -1,6 +1,7 @@
 """Numbers from theory expressions: quadrature at kinks, cancellation near t = 0, held integrals
 that printing never evaluates, time limits that nest and never decide a number."""
 
+import sys
 import threading
 import time
 
@@ -186,3 +187,49 @@ def test_interrupted_code_cannot_leave_mpmath_precision_changed():
             while True:
                 pass
     assert mpmath.mp.prec == before
+
+
+def test_an_alarm_while_a_limit_is_left_cannot_leave_the_timer_running(monkeypatch):
+    """The alarm of an expired limit arriving inside ``__exit__`` (before the timer is stopped)
+    used to raise there: the limit stayed on the stack with its repeating timer armed, and a later
+    alarm killed the process (``derive`` exited by SIGALRM under load). It is ignored there now."""
+    import signal
+
+    from memcross.theory import measures
+
+    real = signal.setitimer
+    fired = []
+
+    def alarm_first(which, seconds, interval=0.0):
+        if seconds == 0 and not fired:  # __exit__ stopping the timer: the alarm comes first
+            fired.append(True)
+            measures.time_limit._handler(signal.SIGALRM, sys._getframe())
+        return real(which, seconds, interval)
+
+    monkeypatch.setattr(signal, "setitimer", alarm_first)
+    lim = time_limit(10)
+    with lim:
+        lim.deadline = 0.0  # expired (as if the block had run 10 s) just as it ends
+    assert fired == [True] and measures.time_limit._active == [] and not lim.armed
+    assert signal.getsignal(signal.SIGALRM) is not measures.time_limit._handler  # handler restored
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no timer left running
+
+
+def test_an_alarm_inside_a_weakref_callback_is_not_raised_there():
+    """Python swallows exceptions raised in weak-reference callbacks ("Exception ignored in ...
+    WeakKeyDictionary ... remove"): the handler waits for the next alarm instead."""
+    import _weakrefset
+
+    from memcross.theory import measures
+
+    lim = time_limit(0.0001)
+    with pytest.raises(TimeLimitReached):
+        with lim:
+            time.sleep(0.001)
+
+            code = compile("def remove(frame):\n    return handler(14, frame)\n", _weakrefset.__file__, "exec")
+            scope = {"handler": measures.time_limit._handler}
+            exec(code, scope)
+            assert scope["remove"](sys._getframe()) is None  # not raised inside the "callback"
+            while True:
+                pass
