@@ -1,3 +1,5 @@
+"""``python -m memcross``: run the command-line interface and exit with its status."""
+
 import sys
 
 from memcross.cli import main

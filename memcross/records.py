@@ -187,6 +187,7 @@ class Prediction(Record):
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self, **kwargs) -> str:
+        """The record as JSON text: :meth:`to_dict` through :func:`json.dumps` (``kwargs`` go to it)."""
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
@@ -302,6 +303,7 @@ class SweepResult(Record):
 
     @classmethod
     def columns(cls) -> list[str]:
+        """The column names of a sweep's table (those of :class:`SweepSummary`)."""
         return SweepSummary.columns()
 
     def row(self) -> dict:
@@ -331,20 +333,26 @@ class CellResult(Record):
     CONFIG_KEYS = ("method", "setting", "seed")
 
     def to_dict(self) -> dict:
+        """The record as a plain dict: the cell's own fields merged with its payload's."""
         return {**super().to_dict(), **self.payload.to_dict()}
 
     @classmethod
     def columns(cls) -> list[str]:
+        """Table columns of cell rows: method, seed, label, every :class:`Setting` field, then each registered payload's
+        columns, without repeats."""
         names = ["method", "seed", "label", *(f.name for f in dataclasses.fields(Setting))]
         for payload in CELL_PAYLOADS.values():
             names += [c for c in payload.columns() if c not in names]
         return names
 
     def row(self) -> dict:
+        """One flat table row: the setting's values, method, seed, label and the payload's row."""
         return {**self.setting, "method": self.method, "seed": self.seed, "label": self.label, **self.payload.row()}
 
     @classmethod
     def from_dict(cls, data, what: str | None = None) -> CellResult:
+        """Rebuild a cell result from :meth:`to_dict` output, checked against the schema; the payload class is chosen by
+        ``method`` (ValueError for an unknown one). ``what`` names the record in errors."""
         what = what or cls.RECORD
         check_record(data, cls.schema(), what)
         payload = CELL_PAYLOADS.get(data["method"])

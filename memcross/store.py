@@ -411,6 +411,7 @@ class Store:
         return value
 
     def close(self) -> None:
+        """Close the database connection, if open."""
         if self.db is not None:
             self.db.close()
 
@@ -438,6 +439,7 @@ class Store:
             raise StoreError(str(exc)) from None
 
     def has(self, kind: str, config: dict) -> bool:
+        """Whether a result of ``kind`` is stored for ``config``."""
         return self.get(kind, config) is not None
 
     def put(self, kind: str, config: dict, result: dict, blobs: dict[str, bytes] | None = None) -> bool:
@@ -462,6 +464,7 @@ class Store:
                                 (key, kind, canonical(config), json.dumps(result, default=_plain), time.time()))
 
     def meta(self, name: str) -> str | None:
+        """The text stored under ``name`` in the meta table, or None; :class:`StoreError` if it is not text."""
         with self._guard("read its meta table"):
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
         if row is not None and not isinstance(row[0], str):
@@ -476,6 +479,8 @@ class Store:
         return check_record(self._json(text, f"meta value {name!r}"), schema, f"{self._name}: meta value {name!r}")
 
     def set_meta(self, name: str, value: str) -> None:
+        """Store ``value`` under ``name`` in the meta table, replacing an older one; the keys ``format`` and ``version``
+        are reserved (ValueError)."""
         if name in ("format", "version"):
             raise ValueError(f"meta key {name!r} is reserved")
         with self._guard("write its meta table", write=True):
@@ -499,11 +504,14 @@ class Store:
         return out
 
     def count(self, kind: str | None = None) -> int:
+        """The number of stored results, only those of ``kind`` when given."""
         sql = "SELECT COUNT(*) FROM results" + (" WHERE kind = ?" if kind else "")
         with self._guard("count its records"):
             return self.db.execute(sql, (kind,) if kind else ()).fetchone()[0]
 
     def blob(self, kind: str, config: dict, name: str) -> bytes | None:
+        """The binary blob ``name`` kept with the ``kind`` result for ``config``, or None; :class:`StoreError` if it is
+        not bytes."""
         with self._guard(f"read a {kind} blob"):
             row = self.db.execute("SELECT data FROM blobs WHERE key = ?",
                                   (config_key(kind, config) + ":" + name,)).fetchone()
@@ -539,6 +547,7 @@ class Store:
             raise StoreError(f"{exc}; {_DROP_CHECKPOINTS}") from None
 
     def drop_checkpoint(self, key: str) -> None:
+        """Delete the checkpoint under ``key`` (nothing happens if there is none)."""
         with self._guard("delete a checkpoint", write=True):
             self.db.execute("DELETE FROM checkpoints WHERE key = ?", (key,))
 

@@ -71,6 +71,7 @@ def _outcome(fut) -> dict:
 
 @dataclass
 class RunSummary:
+    """What a study run did: cells ``done``, ``skipped`` (already stored) and ``failed`` (``(label, error)`` pairs)."""
     done: int = 0
     skipped: int = 0
     failed: list = field(default_factory=list)

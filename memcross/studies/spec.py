@@ -54,12 +54,15 @@ class Cell:
     options: dict = field(default_factory=dict)
 
     def config(self) -> dict:
+        """The plain values that identify the cell: method, setting, seed and options."""
         return {"method": self.method, "setting": self.setting, "seed": self.seed, "options": self.options}
 
     def key(self) -> str:
+        """The cell's store key: :func:`config_key` of :meth:`config`."""
         return config_key("cell", self.config())
 
     def label(self) -> str:
+        """A short human label: method, ``d``, ``K``, ``N`` and seed."""
         s = self.setting
         return f"{self.method} d={s.get('d')} K={s.get('K')} N={s.get('N')} seed={self.seed}"
 
@@ -74,6 +77,7 @@ class Study:
 
     @property
     def fingerprint(self) -> str:
+        """A key naming the study's whole configuration: :func:`config_key` of ``config``."""
         return config_key("study", self.config)
 
 
@@ -275,6 +279,7 @@ def _options(method: str, part: dict) -> dict:
 
 
 def default_study_store(study: Study) -> Path:
+    """The default store of a study: ``memcross-runs/<name>.sqlite``, relative to the working directory."""
     return Path("memcross-runs") / f"{study.name}.sqlite"
 
 

@@ -103,12 +103,15 @@ class IsotropicGMM:
             raise ValueError(f"s2 must be positive, got {value}")
 
     def mmse(self, psi_t=psi) -> sp.Expr:
+        r"""The Gaussian-component MMSE :math:`d s_2/(1 + \psi s_2)` at ``psi_t`` (x0 units)."""
         return gaussian_mmse(psi_t, sp.sympify(self.s2), sp.sympify(self.d))
 
     def excess_generalizer(self, psi_t=psi) -> sp.Expr:
+        r"""Theorem 3.1: the generalizer's excess over the memorizer, :math:`d s_2/(1 + \psi_t s_2)`."""
         return excess_loss_generalizer(psi_t, sp.sympify(self.s2), sp.sympify(self.d))
 
     def excess_partial_memorizer(self, coefficient=C, size=M, train=N) -> sp.Expr:
+        """Theorem 3.2: the partial memorizer's excess over the memorizer, :math:`C (1 - M/N) d s_2`."""
         return excess_loss_partial_memorizer(coefficient, size, train, sp.sympify(self.s2), sp.sympify(self.d))
 
 
@@ -160,9 +163,11 @@ class ColoredTemplateGMM:
 
     @property
     def K(self) -> int:
+        """The number of templates (components)."""
         return len(self.norms2)
 
     def eigenvalues(self) -> list[sp.Expr]:
+        r"""Each component's nonzero covariance eigenvalue :math:`l_k = s_c^2 \|u_k\|^2` (of multiplicity 3)."""
         return [sp.sympify(self.sc2) * sp.sympify(n) for n in self.norms2]
 
     def mmse(self, psi_t=psi) -> sp.Expr:
@@ -170,4 +175,5 @@ class ColoredTemplateGMM:
         return sp.Add(*[low_rank_mmse([lam] * 3, psi_t) for lam in self.eigenvalues()]) / self.K
 
     def excess_generalizer(self, psi_t=psi) -> sp.Expr:
+        """The generalizer's excess over the memorizer: :meth:`mmse`."""
         return self.mmse(psi_t)

@@ -163,21 +163,28 @@ class Isotropic(DataModel):
 
     @cached_property
     def gmm(self) -> IsotropicGMM:
+        """The :class:`IsotropicGMM` of this model's ``d``, ``K`` and ``s2``."""
         return IsotropicGMM(self.d, self.K, self.s2)
 
     def generalizer_excess(self, psi_t=psi) -> sp.Expr:
+        r""":math:`\Delta_{gen}(\psi) = d s_2/(1 + \psi s_2)` (Theorem 3.1, x0 units)."""
         return self.gmm.excess_generalizer(psi_t)
 
     def point_cost(self) -> sp.Expr:
+        """The per-point cost :math:`c = d s_2`."""
         return sp.sympify(self.d) * sp.sympify(self.s2)
 
     def normalized_generalizer_excess(self, psi_t=psi, variance=None) -> sp.Expr:
+        r""":math:`g(\psi) = 1/(1 + \psi s_2)`; ``variance`` replaces :math:`s_2` when given (e.g. as a symbol)."""
         return 1 / (1 + psi_t * (self.s2 if variance is None else variance))
 
     def per_time_ratio(self, psi_t=psi, coefficient=1, variance=None) -> sp.Expr:
+        r"""The per-time crossover :math:`1 - 1/(C (1 + \psi_t s_2))`, simplified; ``variance`` replaces :math:`s_2`
+        when given."""
         return simplest(1 - 1 / (coefficient * (1 + psi_t * (self.s2 if variance is None else variance))))
 
     def describe(self) -> str:
+        """One line: ``isotropic (d, K, s2) = (...)``."""
         return f"isotropic (d, K, s2) = ({self.d}, {self.K}, {self.s2})"
 
 
@@ -222,6 +229,8 @@ class ColoredTemplates(DataModel):
         return load_templates(self.template_spec, self.K)
 
     def check(self) -> None:
+        """Check the parameters and load the templates now; ``side``, ``sparsity``, ``seed`` and ``bumps`` are refused
+        with a template file (ValueError)."""
         source = self.params["templates"]
         if source.startswith("file:") and any(self.params[k] is not None for k in ("side", "sparsity", "seed", "bumps")):
             raise ValueError("data 'colored-templates': side, sparsity, seed and bumps are for blobs or digits, "
@@ -230,18 +239,23 @@ class ColoredTemplates(DataModel):
 
     @cached_property
     def gmm(self) -> ColoredTemplateGMM:
+        """The :class:`ColoredTemplateGMM` of the templates' squared norms and ``sc2``."""
         return ColoredTemplateGMM(tuple(float(v) for v in (self.templates**2).sum(1)), self.params["sc2"])
 
     def dimension(self) -> int:
+        """The data dimension :math:`3P`: three colour channels of ``P`` template pixels."""
         return 3 * self.templates.shape[1]
 
     def generalizer_excess(self, psi_t=psi) -> sp.Expr:
+        r""":math:`\Delta_{gen}(\psi) = \frac1K\sum_k 3 l_k/(1 + \psi l_k)` (x0 units)."""
         return self.gmm.mmse(psi_t)
 
     def point_cost(self) -> sp.Expr:
+        r"""The per-point cost :math:`c = \frac3K\sum_k l_k`, :math:`l_k = s_c^2\|u_k\|^2`."""
         return 3 * sp.Add(*self.gmm.eigenvalues()) / self.K
 
     def describe(self) -> str:
+        """One line: the template spec, ``K``, ``P`` and ``sc2``."""
         return (f"coloured templates {self.template_spec!r} (K = {self.K}, P = {self.templates.shape[1]}, "
                 f"sc2 = {self.params['sc2']:g})")
 

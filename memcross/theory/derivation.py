@@ -57,6 +57,7 @@ class Step:
                        labels=(f"step {self.name!r}", f"the check of step {self.name!r}"))
 
     def latex_lhs(self) -> str:
+        """The LaTeX of the left-hand side: ``lhs_latex`` when set, else :func:`sympy.latex` of ``lhs``."""
         return self.lhs_latex if self.lhs_latex is not None else sp.latex(self.lhs)
 
 
@@ -72,6 +73,7 @@ class VerificationReport:
         return self.ok
 
     def describe(self) -> str:
+        """A text report: a head line (all verified, or the failed step), then one ``[ok]``/``[FAIL]`` line per step."""
         lines = [f"  [{'ok' if v.equal else 'FAIL'}] {name}: {v.describe()}" for name, v in self.verdicts]
         head = "all steps verified" if self.ok else f"step {self.failed_step!r} failed"
         return "\n".join([head, *lines])

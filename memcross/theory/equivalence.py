@@ -48,6 +48,8 @@ class Verdict:
         return self.equal
 
     def describe(self) -> str:
+        """One line: how the sides were found equal (symbolically, numerically with its tolerance, given), or the point
+        where they differ with both values."""
         if self.equal:
             if self.method == "numeric":
                 how = f"numerically at {DIGITS} digits, to a relative tolerance of {self.tolerance:.1g}"

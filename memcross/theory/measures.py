@@ -102,6 +102,7 @@ class time_limit:  # noqa: N801 - used like a function: ``with time_limit(1.0):`
 
     @staticmethod
     def available() -> bool:
+        """Whether a timer can run here: SIGALRM interval timers exist and this is the main thread."""
         return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
     def __enter__(self) -> time_limit:
@@ -254,10 +255,12 @@ class Interval:
 
     @property
     def spec(self) -> str:
+        """The spec text, ``interval:t_min,t_max``, that parses back to this measure."""
         return f"interval:{decimal_text(self.t_min)},{decimal_text(self.t_max)}"
 
     @property
     def bounds(self) -> tuple[sp.Rational, sp.Rational]:
+        """``(t_min, t_max)``, exact rationals."""
         return self.t_min, self.t_max
 
     def symbolic(self, expr: sp.Expr) -> sp.Expr:
@@ -299,6 +302,7 @@ class Grid:
 
     @property
     def spec(self) -> str:
+        """The spec text that parses back to this grid: ``grid:a,b,n`` for a linspace, else ``points:t1,t2,...``."""
         if self.linspace:
             a, b, n = self.linspace
             return f"grid:{decimal_text(a)},{decimal_text(b)},{n}"
@@ -306,6 +310,7 @@ class Grid:
 
     @property
     def bounds(self) -> tuple[sp.Rational, sp.Rational]:
+        """The smallest and the largest grid time, exact rationals."""
         return min(self.points), max(self.points)
 
     def symbolic(self, expr: sp.Expr) -> sp.Expr:

@@ -334,6 +334,7 @@ class TimeIntegral(sp.Integral):
 
     @property
     def is_number(self) -> bool:
+        """Always False, so that sympy never evaluates the integral while printing or simplifying."""
         return False
 
     def _numeric_limits(self):

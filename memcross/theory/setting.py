@@ -122,34 +122,42 @@ class Setting:
 
     @property
     def schedule_max(self) -> sp.Rational:
+        """The schedule's last time :math:`t_{max}`, exact: ``t_max`` (default 1) for a custom schedule, else the named
+        schedule's."""
         if self.schedule == "custom":
             return exact_number(self.t_max if self.t_max is not None else 1, "t_max")
         return get_schedule(self.schedule).t_max
 
     @cached_property
     def schedule_obj(self) -> Schedule:
+        """The :class:`Schedule`: built from ``alpha`` and ``sigma`` for ``custom``, else the named one."""
         if self.schedule == "custom":
             return custom_schedule(self.alpha, self.sigma, self.schedule_max)
         return get_schedule(self.schedule)
 
     @cached_property
     def measure(self) -> Grid | Interval:
+        """The time measure parsed from ``time``: a :class:`Grid` or an :class:`Interval`."""
         return parse_time_measure(self.time)
 
     @cached_property
     def weighting_obj(self) -> Weighting:
+        """The :class:`Weighting` of ``weighting``, ``target`` and ``weight_expr``."""
         return get_weighting(self.weighting, self.target, self.weight_expr)
 
     @property
     def target_obj(self) -> Target:
+        """The :class:`Target` named by ``target``."""
         return get_target(self.target)
 
     @property
     def s2_exact(self) -> sp.Rational:
+        """``s2`` as an exact rational."""
         return exact_number(self.s2, "s2")
 
     @property
     def C_exact(self) -> sp.Rational:
+        """``C`` as an exact rational."""
         return exact_number(self.C, "C")
 
     # -- plumbing ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Weighting:
 
     @property
     def name(self) -> str:
+        """The name of the weighting's kind."""
         return self.kind.name
 
     @property

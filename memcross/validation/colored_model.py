@@ -71,10 +71,12 @@ def _random(data, M: int, gen: torch.Generator):
 
 
 def init_names() -> list[str]:
+    """The names of the coloured family's initializations."""
     return INITS.names()
 
 
 def check_init(name: str) -> None:
+    """Raise ValueError unless ``name`` is an initialization of the coloured family."""
     INITS.check(name)
 
 
@@ -132,6 +134,8 @@ class ColoredFamily:
     @classmethod
     def initialize(cls, data, sizes, init: str = "pmem", seed: int = 0, variance: float | None = None,
                    dtype=torch.float32, device="cpu") -> ColoredFamily:
+        """A family of ``len(sizes)`` models on ``data``, each initialized by ``init`` from generator seed ``seed``;
+        ``variance`` overrides the init's starting variance (kept as its log)."""
         fn, v = INITS.resolve(init, variance)
         gen = torch.Generator().manual_seed(int(seed))
         parts = [fn(data, M, gen) for M in sizes]
@@ -141,9 +145,11 @@ class ColoredFamily:
         return cls(sizes, *(t.to(dtype=dtype, device=device) for t in (u, m, lv)))
 
     def parameters(self) -> list[torch.Tensor]:
+        """The trainable tensors: ``[templates, colours, log_var]``."""
         return [self.templates, self.colours, self.log_var]
 
     def variance(self) -> torch.Tensor:
+        """Each model's variance ``exp(log_var)``, shape ``(S,)``, detached."""
         return self.log_var.detach().exp()
 
     def _slices(self):
@@ -267,6 +273,7 @@ class ColoredFamily:
         return int(itemsize * (18 * B * d + 3 * B * (2 * total + 20 * max(sizes))))
 
     def state(self) -> dict:
+        """A checkpointable state: ``sizes`` and detached CPU copies of the three parameter tensors."""
         return {"sizes": self.sizes, **{k: t.detach().cpu() for k, t in
                                         zip(("templates", "colours", "log_var"), self.parameters())}}
 

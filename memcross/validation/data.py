@@ -72,6 +72,7 @@ class SampledSplits:
 
     @property
     def N(self) -> int:
+        """The number of training samples."""
         return self.train.shape[0]
 
     def subset(self, M: int) -> torch.Tensor:
@@ -105,10 +106,12 @@ class GMMData(SampledSplits):
 
     @property
     def d(self) -> int:
+        """The data dimension."""
         return self.means.shape[1]
 
     @property
     def K(self) -> int:
+        """The number of mixture components."""
         return self.means.shape[0]
 
     def generalizer(self, x: torch.Tensor, alpha, sigma) -> torch.Tensor:

@@ -104,6 +104,7 @@ class ExactLosses:
 
     @property
     def mem_train(self) -> np.ndarray:
+        """The memorizer's per-time training loss: ``pmem_train[N - 1]``."""
         return self.pmem_train[-1]
 
     def excess_generalizer(self) -> np.ndarray:
@@ -165,6 +166,8 @@ class ExactLosses:
         return (m - 1 + frac) / self.N, m
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict: the sizes, the time table as ``table_*`` lists, the loss arrays as lists (None kept) and
+        ``pair_scale``."""
         out = {k: getattr(self, k) for k in ("d", "K", "N", "s2", "draws")}
         for k in ("t", "w", "alpha", "sigma", "lam"):
             out["table_" + k] = getattr(self.table, k).tolist()
@@ -176,6 +179,7 @@ class ExactLosses:
 
     @classmethod
     def from_dict(cls, data: dict) -> ExactLosses:
+        """Rebuild the losses from :meth:`to_dict` output."""
         table = TimeTable(*(np.asarray(data["table_" + k], dtype=float) for k in ("t", "w", "alpha", "sigma", "lam")))
         arrays = {k: None if data.get(k) is None else np.asarray(data[k], dtype=float)
                   for k in ("gen_train", "pmem_train", "gen_val", "pmem_val", "theory_gen")}

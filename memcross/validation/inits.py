@@ -23,9 +23,11 @@ class InitRegistry:
         return wrap
 
     def names(self) -> list[str]:
+        """The registered init names, in registration order."""
         return list(self._inits)
 
     def check(self, name: str) -> None:
+        """Raise ValueError, listing the known inits, unless ``name`` is one."""
         if name not in self._inits:
             raise ValueError(f"init {name!r} is not available for {self.family}; known inits: "
                              f"{', '.join(self._inits)}")

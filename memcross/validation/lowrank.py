@@ -41,10 +41,12 @@ class LowRankGMM:
 
     @property
     def K(self) -> int:
+        """The number of components."""
         return self.means.shape[0]
 
     @property
     def D(self) -> int:
+        """The ambient dimension."""
         return self.means.shape[1]
 
     def posterior_mean(self, x: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
@@ -120,21 +122,26 @@ class ColoredData(SampledSplits):
 
     @property
     def d(self) -> int:
+        """The data dimension (the model's ``D``)."""
         return self.model.D
 
     @property
     def K(self) -> int:
+        """The number of templates (the model's ``K``)."""
         return self.model.K
 
     @property
     def s2(self) -> float:
+        """The colour variance ``sc2``, in the slot of the isotropic data's ``s2``."""
         return self.sc2
 
     @property
     def means(self) -> torch.Tensor:
+        """The component means, ``(K, D)``."""
         return self.model.means
 
     def generalizer(self, x: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        """The ground-truth denoiser: the mixture's posterior mean :math:`E[x_0 | x_t = x]`."""
         return self.model.posterior_mean(x, alpha, sigma)
 
     def theory_excess(self, psi) -> np.ndarray:

@@ -80,6 +80,7 @@ class Transition:
     N: int
 
     def ratios(self) -> dict:
+        """``start``, ``mid`` and ``end`` as fractions ``M/N`` (None where the level is not reached)."""
         f = lambda v: None if v is None else v / self.N
         return {"start": f(self.start), "mid": f(self.mid), "end": f(self.end)}
 

@@ -45,10 +45,12 @@ def _prior(data: GMMData, M: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def init_names() -> list[str]:
+    """The names of the GMM family's initializations."""
     return INITS.names()
 
 
 def check_init(name: str) -> None:
+    """Raise ValueError unless ``name`` is an initialization of the GMM family."""
     INITS.check(name)
 
 
@@ -79,6 +81,8 @@ class GMMFamily:
     @classmethod
     def initialize(cls, data: GMMData, sizes, init: str = "pmem", seed: int = 0, variance: float | None = None,
                    dtype=torch.float32, device="cpu") -> GMMFamily:
+        """A family of ``len(sizes)`` models on ``data``: means initialized by ``init`` from generator seed ``seed``,
+        std the root of the starting variance (``variance`` overrides the init's)."""
         fn, v = INITS.resolve(init, variance)
         gen = torch.Generator().manual_seed(int(seed))
         means = torch.cat([fn(data, M, gen) for M in sizes])
@@ -86,9 +90,11 @@ class GMMFamily:
         return cls(sizes, means.to(dtype=dtype, device=device), std.to(dtype=dtype, device=device))
 
     def variance(self) -> torch.Tensor:
+        """Each model's variance ``std ** 2``, shape ``(S,)``, detached."""
         return self.std.detach() ** 2
 
     def parameters(self) -> list[torch.Tensor]:
+        """The trainable tensors: ``[means, std]``."""
         return [self.means, self.std]
 
     def _slices(self):
@@ -99,6 +105,7 @@ class GMMFamily:
         return self.means.detach()[self._slices()[i]]
 
     def component_means(self, i: int) -> torch.Tensor:
+        """The component means of model ``i`` (:meth:`model_means`)."""
         return self.model_means(i)
 
     def arrays(self, i: int) -> dict:
@@ -200,4 +207,5 @@ class GMMFamily:
         return int(itemsize * (4 * B * d + 4 * B * total + 7 * S * B * d))
 
     def state(self) -> dict:
+        """A checkpointable state: ``sizes`` and detached CPU copies of ``means`` and ``std``."""
         return {"sizes": self.sizes, "means": self.means.detach().cpu(), "std": self.std.detach().cpu()}

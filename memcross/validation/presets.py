@@ -12,10 +12,12 @@ PRESETS: dict[str, dict] = {
 
 
 def preset_names() -> list[str]:
+    """The names of the validation presets."""
     return list(PRESETS)
 
 
 def get_preset(name: str) -> dict:
+    """A copy of preset ``name``'s options; ValueError for an unknown name."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     return dict(PRESETS[name])

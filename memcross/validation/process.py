@@ -34,6 +34,7 @@ class TimeTable:
 
     @property
     def psi(self) -> np.ndarray:
+        r"""The signal-to-noise ratio :math:`\psi_t = \alpha_t^2/\sigma_t^2` at each time."""
         return self.alpha**2 / self.sigma**2
 
     def weighted(self, per_time: np.ndarray) -> np.ndarray:
@@ -62,14 +63,18 @@ class Process:
 
     @property
     def is_grid(self) -> bool:
+        """Whether the time measure is a grid of times rather than an interval."""
         return isinstance(self.measure, Grid)
 
     @cached_property
     def bounds(self) -> tuple[float, float]:
+        """The measure's first and last times, as floats."""
         lo, hi = self.measure.bounds
         return float(lo), float(hi)
 
     def table(self, t: np.ndarray, w: np.ndarray) -> TimeTable:
+        r"""The :class:`TimeTable` of times ``t`` and weights ``w``, with :math:`\alpha_t`, :math:`\sigma_t` and
+        :math:`\lambda_t` evaluated there."""
         t = np.array(t, dtype=float)
         values = (np.array(f(t), dtype=float) for f in (self.alpha, self.sigma, self.lam))
         return TimeTable(t, np.array(w, dtype=float), *values)

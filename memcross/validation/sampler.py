@@ -65,6 +65,7 @@ SAMPLERS = {"ddim": ddim, "ddpm": ddpm}
 
 
 def get_sampler(name: str):
+    """The sampler registered under ``name``; ValueError for an unknown name."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
     return SAMPLERS[name]

@@ -147,16 +147,21 @@ class ValidationPlan:
 
     # -- configurations that key stored units ------------------------------------------------
     def trained_config(self, M: int) -> dict:
+        """The store config of trained size ``M``: the data config with the training options, ``M`` and the device
+        type."""
         base = {k: v for k, v in exact_config(self.setting, self.data_seed, 1).items()
                 if k not in ("draws", "dtype")}
         return {**base, "train": self.train.to_dict(), "M": int(M), "device": torch.device(self.device).type}
 
     def size_config(self, M: int) -> dict:
+        """The store config of size ``M``'s losses: :meth:`trained_config` with evaluation count, sampler, loss draws,
+        weighting and target."""
         return {**self.trained_config(M), "n_eval": self.n_eval, "sampler": self.sampler,
                 "loss_draws": self.loss_draws, "weighting": self.setting.weighting,
                 "target": self.setting.target, "weight_expr": self.setting.weight_expr}
 
     def summary_config(self) -> dict:
+        """The store config of the sweep's summary: all sizes, refinement, exact draws, preset and ``C``."""
         return {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
                 "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
 

@@ -138,6 +138,7 @@ class TrainConfig:
             raise ValueError(f"--train-weighting {self.weighting!r}: {exc}") from None
 
     def to_dict(self) -> dict:
+        """The options as a plain dict (``betas`` as a list)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
         return out
@@ -152,6 +153,7 @@ class TrainConfig:
 
 
 def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype named ``float32`` or ``float64`` (KeyError otherwise)."""
     return {"float32": torch.float32, "float64": torch.float64}[name]
 
 
@@ -164,6 +166,7 @@ class History:
     variance: list[list[float]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The history as a plain dict of its fields."""
         return dataclasses.asdict(self)
 
 

@@ -40,17 +40,24 @@ class ValidationModel(Protocol):
     family: Any
     location_columns: tuple[str, ...]
 
-    def sample(self, setting, seed: int): ...
+    def sample(self, setting, seed: int):
+        """A sampled data set for ``setting`` and ``seed`` (splits, memorized order, ground-truth denoiser, theory
+        excess, ``pair_scale``)."""
 
-    def key(self, setting) -> dict: ...
+    def key(self, setting) -> dict:
+        """Plain values that name the sampled data set in a store (with the seed)."""
 
-    def generalizer_copies(self, K: int) -> int: ...
+    def generalizer_copies(self, K: int) -> int:
+        """How many ``(N, dim)`` arrays the generalizer holds with ``K`` components (a memory estimate)."""
 
-    def param_shapes(self, M: int, dim: int) -> dict[str, tuple | None]: ...
+    def param_shapes(self, M: int, dim: int) -> dict[str, tuple | None]:
+        """The arrays a trained size ``M`` stores in dimension ``dim``, and their shapes (``None``: any)."""
 
-    def denoiser(self, arrays: dict): ...
+    def denoiser(self, arrays: dict):
+        """The float64 x0 predictor ``(x, alpha, sigma) -> E[x_0 | x]`` of stored arrays."""
 
-    def locations(self, arrays: dict, data) -> dict: ...
+    def locations(self, arrays: dict, data) -> dict:
+        """Where the learned components sit: values for the ``location_columns`` of the size table."""
 
 
 def register_validation_model(name: str, model) -> None:

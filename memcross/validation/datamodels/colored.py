@@ -19,21 +19,26 @@ class ColoredValidation:
     location_columns = ("means_near_train", "templates_near_true")
 
     def sample(self, setting, seed: int):
+        """Coloured-template data: ``N`` training samples of the setting's templates with colour variance ``sc2``."""
         model = setting.data_model
         return make_colored_data(model.templates, setting.N, model.params["sc2"], seed=seed)
 
     def key(self, setting) -> dict:
+        """The data set's name in a store: the templates spec, ``sc2``, ``K`` and ``N``."""
         model = setting.data_model
         return {"data": "colored-templates", "templates": model.template_spec, "sc2": float(model.params["sc2"]),
                 "K": setting.K, "N": setting.N}
 
     def generalizer_copies(self, K: int) -> int:
+        """Memory estimate: ``5 K`` arrays of size ``(N, dim)``."""
         return 5 * K
 
     def param_shapes(self, M: int, dim: int) -> dict:
+        """``templates`` ``(M, dim // 3)``, ``colours`` ``(M, 3)`` and a scalar ``variance``."""
         return {"templates": (M, dim // 3), "colours": (M, 3), "variance": ()}
 
     def denoiser(self, arrays: dict):
+        """The float64 x0 predictor of stored arrays (:func:`colored_denoiser`)."""
         return colored_denoiser(arrays)
 
     def locations(self, arrays: dict, data) -> dict:
