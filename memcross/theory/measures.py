@@ -195,8 +195,8 @@ def try_integrate(expr: sp.Expr, lower, upper, seconds: float = INTEGRATE_SECOND
     is held as :class:`~memcross.theory.numeric.TimeIntegral` (evaluated by quadrature on demand).
 
     By linearity each term of ``expr`` is integrated on its own, with the factors that do not
-    depend on ``t`` taken outside. Rational functions of ``t`` are always integrated (within
-    :data:`RATIONAL_SECONDS`, a guard against pathological user input); other integrands only
+    depend on ``t`` taken outside. Rational functions of ``t`` with rational coefficients are always
+    integrated (within :data:`RATIONAL_SECONDS`, a guard against pathological user input); other integrands only
     within ``seconds`` (a timer that works in the main thread; elsewhere they stay unevaluated).
     Results are cached, so the same integrand gets the same form for the rest of the process.
     Whichever form an integral takes, its value is the same to the precision asked of it.
@@ -219,12 +219,26 @@ def try_integrate(expr: sp.Expr, lower, upper, seconds: float = INTEGRATE_SECOND
 RATIONAL_SECONDS = 30.0
 
 
+def _rational_over_q(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is a rational function of ``t`` with rational coefficients. Those are
+    always integrated (sympy's rational integration over QQ is fast and its form deterministic);
+    coefficients such as ``exp(2)`` (``sigmoid:b=-2``) put sympy in its slow expression domain
+    (8 s for one integral), so such integrands get the time budget of any other."""
+    if not expr.is_rational_function(t):
+        return False
+    try:
+        num, den = sp.fraction(sp.cancel(sp.together(expr)))
+        return all(sp.Poly(part, t).domain.is_QQ or sp.Poly(part, t).domain.is_ZZ for part in (num, den))
+    except sp.PolynomialError:
+        return False
+
+
 @lru_cache(maxsize=1024)
 def _integrate_term(expr: sp.Expr, lower: sp.Expr, upper: sp.Expr, seconds: float) -> sp.Expr:
     held = TimeIntegral(expr, (t, lower, upper))
     if not expr.has(t):
         return expr * (upper - lower)
-    rational = expr.is_rational_function(t)
+    rational = _rational_over_q(expr)
     limit = time_limit(RATIONAL_SECONDS if rational else seconds, required=not rational)
     try:
         with limit:
