@@ -217,12 +217,14 @@ class ExactCrossover(Record):
 
 @dataclass(frozen=True)
 class PredictedCrossover(Record):
-    """A study's ``predict`` cell: ``M*/N`` of the asymptotic formula (``C = 1``) and of finite-d."""
+    """A study's ``predict`` cell: ``M*/N`` of the asymptotic formula (``C = 1``), of finite-d and of
+    finite-snr (absent in cells stored before that method existed; None where a data model has none)."""
 
     RECORD = "prediction cell record"
 
     predicted_c1: float | None
     predicted_finite_d: float | None
+    predicted_finite_snr: float | None = omitted()
 
 
 @dataclass(frozen=True, kw_only=True)

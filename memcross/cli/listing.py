@@ -33,10 +33,9 @@ def _list_rows(what: str) -> list[dict]:
 
         return [{"name": n, "description": get_target(n).description} for n in _target_names()]
     if what == "methods":
-        return [{"name": "asymptotic", "description": "the paper's leading-order formula with the coefficient C "
-                 "(--C, default 1)"},
-                {"name": "finite-d", "description": "the finite-dimension coefficient C(d, K, N, M) from "
-                 "nearest-neighbour order statistics; M* is a root"}]
+        from memcross.numerics.predict import METHOD_DESCRIPTIONS
+
+        return [{"name": name, "description": text} for name, text in METHOD_DESCRIPTIONS.items()]
     if what == "data":
         from memcross.theory.datamodels import get_data_model_class
 

@@ -35,7 +35,15 @@ from memcross.theory.numeric import EvaluationError, evaluate
 from memcross.theory.setting import Setting
 from memcross.theory.symbols import t
 
-METHODS = ("asymptotic", "finite-d")
+#: The prediction methods and what each computes (``memcross list methods``).
+METHOD_DESCRIPTIONS = {
+    "asymptotic": "the paper's leading-order formula with the coefficient C (--C, default 1)",
+    "finite-d": "the finite-dimension coefficient C(M) from nearest-neighbour order statistics (the memorizer "
+                "collapsed at every time); M* is a root",
+    "finite-snr": "expected training losses of the partial memorizer and the generalizer at every time, from the "
+                  "data model alone (no collapse assumed; Monte Carlo in a (K + 2)-dimensional span); isotropic data",
+}
+METHODS = tuple(METHOD_DESCRIPTIONS)
 #: A grid point carrying more than this share of the weight triggers a warning.
 DOMINANT_SHARE = 0.5
 MIN_DPS = 5
@@ -195,6 +203,10 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
             value = 1 - a / (c * b)
             error = (a_err / b + a * b_err / b**2) / c
             coef = float(c)
+        elif method == "finite-snr":
+            value, error, coef, extra = _finite_snr_root(setting, lam)
+            dps = _digits(value, error)
+            notes = [n for n in notes if "has not collapsed" not in n] + extra
         else:
             entry = finite_size(model)
             value, coef, error = _finite_d_root(setting, a / b, (a_err / b + a * b_err / b**2))
@@ -247,6 +259,49 @@ def _finite_d_root(setting: Setting, ratio_ab, ratio_error=0.0) -> tuple[float, 
     curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
     interpolation_error = curvature / 8 / slope
     return float(m_star / N), float(c_star), float((coefficient_error + interpolation_error) / N)
+
+
+def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, float, list[str]]:
+    """``(M*/N, error, C(M*), notes)`` of the finite-SNR losses (:mod:`memcross.numerics.finite_snr`):
+    the smallest ``M`` whose weighted training loss is below the generalizer's, interpolated on the
+    size grid. The error is the Monte Carlo standard error of the weighted gap at the root over
+    its slope, plus the interpolation's (the gap's second difference over 8)."""
+    from memcross.numerics.finite_snr import MEAN_DRAWS, SAMPLES, isotropic_losses
+
+    model = setting.data_model
+    if model.name != "isotropic":
+        raise ValueError(f"method 'finite-snr' is not available for data {model.name!r} yet (isotropic only); "
+                         "use --method finite-d")
+    level = None if isinstance(setting.measure, Grid) else 3
+    xs, ws = nodes(lam, setting.measure, level) if level else nodes(lam, setting.measure)
+    weight = ws * np_function(lam)(xs)
+    weight = weight / weight.sum()
+    psi = np_function(setting.schedule_obj.psi)(xs)
+    keep = weight > 0
+    losses = isotropic_losses(setting.d, setting.K, setting.N, float(setting.s2_exact), psi[keep])
+    gaps = losses.samples @ weight[keep]  # (samples, sizes): per-sample weighted gap
+    gap, se = gaps.mean(0), gaps.std(0, ddof=1) / np.sqrt(gaps.shape[0])
+    Ms, N = losses.Ms, setting.N
+    below = np.flatnonzero(gap <= 0)
+    k = int(below[0]) if below.size else len(Ms) - 1
+    if k == 0:
+        value, error = Ms[0] / N, 1.0 / N
+    else:
+        m0, m1, g0, g1 = Ms[k - 1], Ms[k], gap[k - 1], gap[k]
+        slope = (g0 - g1) / (m1 - m0)  # per model size
+        m_star = m0 + g0 / slope
+        value = m_star / N
+        curvature = max((abs(gap[j - 1] - 2 * gap[j] + gap[j + 1]) for j in (k - 1, k) if 0 < j < len(Ms) - 1),
+                        default=0.0)
+        error = (max(se[k - 1], se[k]) + curvature / 8) / slope / N
+    excess = (losses.excess_partial_memorizer() @ weight[keep])  # weighted, per size
+    cost = setting.d * float(setting.s2_exact)
+    share = 1 - value
+    coef = float(np.interp(value * N, Ms, excess) / (share * cost)) if share > 0 else 0.0
+    notes = [f"finite-snr: expected training losses at every time from the data model ({SAMPLES} x {MEAN_DRAWS} "
+             f"Monte Carlo samples per time in a {setting.K + 2}-dimensional span, {len(Ms)} sizes; no collapse "
+             f"assumed); M*/N to about {error:.1g} (Monte Carlo and interpolation)"]
+    return float(value), float(error), coef, notes
 
 
 def per_time_curve(setting: Setting, ts) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,8 @@ def predict_cell(cell: Cell) -> dict:
 
     base = Setting.from_dict(cell.setting).replace(C=1)
     finite = predict(base, "finite-d").value if has_finite_size(base.data_model) else None
-    return PredictedCrossover(predict(base, "asymptotic").value, finite).to_dict()
+    snr = predict(base, "finite-snr").value if base.data_model.name == "isotropic" else None
+    return PredictedCrossover(predict(base, "asymptotic").value, finite, snr).to_dict()
 
 
 @cell_method("exact", torch=True)

@@ -20,7 +20,7 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
         s = cell.setting
         key = (s.get("d", 50), s.get("K", 12), s.get("N", 200))
         row = groups.setdefault(key, {"d": key[0], "K": key[1], "N": key[2], "_exact": [], "_mid": [],
-                                      "predicted_c1": None, "predicted_finite_d": None})
+                                      **dict.fromkeys(PREDICTORS)})
         res = store.get_record("cell", cell.config(), functools.partial(CellResult.from_stored, cell.config()))
         if res is None:
             fail = store.get("cell-failed", cell.config(), {"error": str})
@@ -29,7 +29,8 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
             continue
         got = res.payload
         if cell.method == "predict":
-            row["predicted_c1"], row["predicted_finite_d"] = got.predicted_c1, got.predicted_finite_d
+            for key in PREDICTORS:
+                row[key] = getattr(got, key)
         elif cell.method == "exact":
             row["_exact"].append(got.exact)
         else:
@@ -61,7 +62,7 @@ def error_rows(rows: list[dict]) -> list[dict]:
     import numpy as np
 
     out = []
-    for pred in ("predicted_c1", "predicted_finite_d", "exact"):
+    for pred in (*PREDICTORS, "exact"):
         for ref in ("exact", "observed_mid"):
             if pred == ref:
                 continue
@@ -73,7 +74,10 @@ def error_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid"]
+#: The predictions a report compares (a study's predict cells; a trained sweep gives the first two).
+PREDICTORS = ("predicted_c1", "predicted_finite_d", "predicted_finite_snr")
+REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", "exact_seeds", "observed_mid",
+                  "predicted_finite_snr"]
 
 
 def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str = "markdown", digits: int = 4) -> str:
@@ -96,7 +100,7 @@ def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str =
         if failed:
             text += "\n\n" + render_table(failed, ["cell", "error"], fmt, caption="cells without a result")
         return text
-    pairs = [(p, r) for p in ("predicted_c1", "predicted_finite_d", "exact") for r in ("exact", "observed_mid")
+    pairs = [(p, r) for p in (*PREDICTORS, "exact") for r in ("exact", "observed_mid")
              if p != r]
     missing: dict[tuple, list[str]] = {}
     for f in failed:

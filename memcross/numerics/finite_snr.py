@@ -1,0 +1,181 @@
+r"""The finite-SNR predictor: expected training losses at every noise level, without the collapse.
+
+The ``asymptotic`` and ``finite-d`` methods assume the memorizer has collapsed onto the nearest
+training point at every time. ``finite-snr`` models the expected per-time training losses of the
+partial memorizer :math:`f_{pmem,M}` (the empirical denoiser of ``M`` memorized points) and of
+the generalizer (the data model's posterior mean) directly, from the data model alone (no sampled
+data set), and finds the smallest ``M`` whose weighted loss is below the generalizer's.
+
+**Isotropic mixture, exactly in a small space.** For a training point :math:`x_j` and the noisy
+point :math:`x_t = \alpha x_j + \sigma\epsilon`, the empirical denoiser's weights are
+:math:`\mathrm{softmax}_i(-E_i)` over the memorized :math:`i` with
+
+.. math:: E_i = \tfrac{\psi}{2} D_{ij} - \sqrt\psi\,\langle v_i, \epsilon\rangle,\qquad
+          D_{ij} = \|x_i - x_j\|^2 = \|v_i\|^2 + s_2 q_i,
+
+and, for weights summing to one,
+:math:`\|\sum_i w_i x_i - x_j\|^2 = \|\sum_i w_i v_i\|^2 + s_2\|\sum_i w_i r_i\|^2`. Here
+:math:`B` is an orthonormal basis of the span of the ``K`` means, :math:`z_j` and
+:math:`\epsilon` (:math:`p = K + 2` dimensions); a memorized point is
+:math:`x_i = \mu_{k_i} + \sqrt{s_2}(B b_i + r_i)`, :math:`b_i \sim N(0, I_p)`, :math:`r_i`
+orthogonal to the span with :math:`q_i = \|r_i\|^2 \sim \chi^2_{d-p}`, and
+:math:`v_i = \mu_{k_i} - \mu_{k_j} + \sqrt{s_2}(B b_i - z_j)`. The directions of the
+:math:`r_i` are uniform and independent of everything else, so the cross terms vanish in
+expectation and
+
+.. math:: E\,\|f_{pmem,M}(x_t) - x_j\|^2 = E\Big[\|\textstyle\sum_i w_i v_i\|^2
+          + s_2 \sum_i w_i^2 q_i\Big]
+
+**exactly** (a memorized :math:`j` is its own term with :math:`v = 0`, :math:`q = 0`,
+:math:`E = 0`). In the span, :math:`z_j` has coordinates :math:`(a, \rho_z, 0)` with
+:math:`a \sim N(0, I_K)`, :math:`\rho_z^2 \sim \chi^2_{d-K}`, and :math:`\epsilon` has
+:math:`(c, \rho_\epsilon)` with :math:`c \sim N(0, I_{K+1})`, :math:`\rho_\epsilon^2 \sim
+\chi^2_{d-K-1}`; the means are a draw of ``K`` points on the sphere of radius :math:`\sqrt d`
+(as :func:`~memcross.validation.data.make_gmm_data` draws them), held by their Gram matrix. A
+sample costs :math:`O(N p)`, not :math:`O(N d)`. The generalizer's loss is its exact posterior
+mean error in the same span, confusion between components at high noise included.
+
+The training loss of :math:`f_{pmem,M}` averages a memorized point (weight :math:`M/N`) and a
+non-memorized one (:math:`1 - M/N`). All sizes share the same samples (common random numbers), so
+the weighted gap is smooth in ``M``; its root is interpolated between the sizes of a grid, and its
+Monte Carlo standard error is carried to ``M*/N`` through the slope.
+
+Cost: ``draws x samples x times x sizes x N x p`` (64 x 2 draws, 25 sizes: about a second at
+``N = 200``). Coloured templates are not modelled yet (refused by name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Monte Carlo samples per time and mean draw, and mean draws.
+SAMPLES = 64
+MEAN_DRAWS = 2
+#: Model sizes on the grid whose root is interpolated.
+SIZE_GRID = 25
+#: The largest N the predictor takes (its cost grows like N^2).
+MAX_N = 20_000
+
+
+@dataclass(frozen=True)
+class FiniteSNRLosses:
+    """Expected per-time training losses (x0 units) at ``psi`` (``T`` values) for the sizes ``Ms``:
+    ``pmem[m, t]`` of :math:`f_{pmem,M_m}` (``Ms[-1] = N``: the memorizer), ``gen[t]`` of the
+    generalizer, and their Monte Carlo standard errors ``pmem_se``, ``gen_se``. ``gap_samples``
+    holds the per-sample weighted gaps used for the error of the root."""
+
+    psi: np.ndarray
+    Ms: np.ndarray
+    pmem: np.ndarray
+    gen: np.ndarray
+    pmem_se: np.ndarray
+    gen_se: np.ndarray
+    samples: np.ndarray  # (n, sizes, T): per-sample pmem loss minus generalizer loss
+
+    def excess_partial_memorizer(self) -> np.ndarray:
+        """:math:`E L_t(f_{pmem,M}) - E L_t(f_{mem})` per size and time."""
+        return self.pmem - self.pmem[-1]
+
+    def excess_generalizer(self) -> np.ndarray:
+        """:math:`E L_t(f_{gen}) - E L_t(f_{mem})` per time."""
+        return self.gen - self.pmem[-1]
+
+
+def size_grid(N: int, count: int = SIZE_GRID) -> np.ndarray:
+    """``count`` sizes from 1 to ``N`` (dense near ``N``, where crossovers sit), ``N`` last."""
+    fractions = np.linspace(0, 1, count) ** 0.7
+    return np.unique(np.clip(np.round(1 + fractions * (N - 1)).astype(int), 1, N))
+
+
+def _means_coordinates(d: int, K: int, rng: np.random.Generator) -> np.ndarray:
+    """``K`` points uniform on the sphere of radius sqrt(d), as coordinates ``(K, K)`` in an
+    orthonormal basis of their span (Cholesky of their Gram matrix)."""
+    g = rng.standard_normal((K, d))
+    mu = np.sqrt(d) * g / np.linalg.norm(g, axis=1, keepdims=True)
+    gram = mu @ mu.T
+    w, V = np.linalg.eigh(gram)
+    return V * np.sqrt(np.clip(w, 0, None))  # rows: coordinates with the same Gram matrix
+
+
+def isotropic_losses(d: int, K: int, N: int, s2: float, psi, Ms=None, samples: int = SAMPLES,
+                     mean_draws: int = MEAN_DRAWS, seed: int = 0) -> FiniteSNRLosses:
+    """Expected per-time training losses of the partial memorizers ``Ms`` (default
+    :func:`size_grid`) and of the generalizer for the isotropic mixture, at SNRs ``psi``."""
+    if d < K + 3:
+        raise ValueError(f"finite-snr needs d >= K + 3 (the span of the means, the point and the noise), "
+                         f"got d = {d}, K = {K}")
+    if N > MAX_N:
+        raise ValueError(f"finite-snr: N = {N} is beyond its {MAX_N:,} (the cost grows like N^2)")
+    psi = np.atleast_1d(np.asarray(psi, dtype=float))
+    Ms = size_grid(N) if Ms is None else np.asarray(Ms, dtype=int)
+    rng = np.random.default_rng(seed)
+    p = K + 2
+    rows = []  # per sample: (pmem per size and time, generalizer per time)
+    sq = np.sqrt(psi)
+    for _ in range(mean_draws):
+        mu = np.zeros((K, p))
+        mu[:, :K] = _means_coordinates(d, K, rng)
+        for _ in range(samples):
+            kj = rng.integers(K)
+            z = np.zeros(p)
+            z[:K] = rng.standard_normal(K)
+            z[K] = np.sqrt(rng.chisquare(d - K))
+            eps = np.zeros(p)
+            eps[:K + 1] = rng.standard_normal(K + 1)
+            eps[K + 1] = np.sqrt(rng.chisquare(d - K - 1))
+            xj = mu[kj] + np.sqrt(s2) * z
+            # the other N - 1 training points, in the nested order of memorization
+            labels = rng.integers(K, size=N - 1)
+            b = rng.standard_normal((N - 1, p))
+            q = rng.chisquare(d - p, size=N - 1)
+            v = mu[labels] + np.sqrt(s2) * b - xj  # x_i - x_j within the span
+            D = (v**2).sum(1) + s2 * q
+            proj = v @ eps
+            energy = psi[:, None] * D[None, :] / 2 - sq[:, None] * proj[None, :]  # (T, N-1)
+            pm = np.empty((len(Ms), len(psi)))
+            for m, M in enumerate(Ms):
+                # a memorized x_j: itself (energy 0) and M - 1 others; a non-memorized one: M others
+                own = _loss(energy[:, :M - 1], v[:M - 1], q[:M - 1], s2, self_term=True)
+                other = _loss(energy[:, :M], v[:M], q[:M], s2, self_term=False) if M < N else 0.0
+                pm[m] = (M / N) * own + (1 - M / N) * other
+            rows.append((pm, _generalizer_loss(mu, kj, z, eps, s2, psi)))
+    pmem = np.stack([r[0] for r in rows])  # (n, sizes, T)
+    gen = np.stack([r[1] for r in rows])  # (n, T)
+    n = len(rows)
+    return FiniteSNRLosses(psi, Ms, pmem.mean(0), gen.mean(0), pmem.std(0, ddof=1) / np.sqrt(n),
+                           gen.std(0, ddof=1) / np.sqrt(n), pmem - gen[:, None, :])
+
+
+def _loss(energy: np.ndarray, v: np.ndarray, q: np.ndarray, s2: float, self_term: bool) -> np.ndarray:
+    r""":math:`\|\sum_i w_i v_i\|^2 + s_2\sum_i w_i^2 q_i` per time, ``w = softmax(-energy)`` over the
+    columns (plus a term of energy 0 with :math:`v = 0`, :math:`q = 0` when ``self_term``)."""
+    if energy.shape[1] == 0:
+        return np.zeros(energy.shape[0])  # only the point itself: no error
+    low = energy.min(1, keepdims=True)
+    if self_term:
+        low = np.minimum(low, 0.0)
+    w = np.exp(-(energy - low))
+    total = w.sum(1, keepdims=True) + (np.exp(low) if self_term else 0.0)
+    w = w / total
+    mean = w @ v
+    return (mean**2).sum(1) + s2 * (w**2) @ q
+
+
+def _generalizer_loss(mu: np.ndarray, kj: int, z: np.ndarray, eps: np.ndarray, s2: float,
+                      psi: np.ndarray) -> np.ndarray:
+    r"""The generalizer's error :math:`\|E[x_0 \mid x_t] - x_j\|^2` per time (x0 units): the
+    posterior over components (uniform priors) and each component's Gaussian posterior mean."""
+    xj = mu[kj] + np.sqrt(s2) * z
+    y = xj[None, :] + eps[None, :] / np.sqrt(psi)[:, None]  # x_t / alpha: (T, p)
+    var = s2 + 1 / psi  # the variance of y given the component, per coordinate
+    diff = y[:, None, :] - mu[None, :, :]  # (T, K, p)
+    logits = -(diff**2).sum(2) / (2 * var[:, None])
+    logits -= logits.max(1, keepdims=True)
+    post = np.exp(logits)
+    post /= post.sum(1, keepdims=True)
+    shrink = (s2 / var)[:, None, None]
+    means = mu[None, :, :] + shrink * diff  # E[x_0 | y, k]
+    f = (post[:, :, None] * means).sum(1)
+    return ((f - xj[None, :]) ** 2).sum(1)
