@@ -126,5 +126,7 @@ def test_table_columns_are_record_columns():
     assert set(SUMMARY_COLUMNS) <= set(SweepSummary.columns())
     assert set(SIZE_COLUMNS) <= set(SizeResult.columns())
     assert set(DEFAULT_COLUMNS) <= set(Prediction.columns())
-    assert set(REPORT_COLUMNS) - {"exact_seeds"} <= set(SweepSummary.columns())
+    # a trained sweep carries the C = 1 and finite-d predictions; finite-snr comes from predict cells
+    assert set(REPORT_COLUMNS) - {"exact_seeds", "predicted_finite_snr"} <= set(SweepSummary.columns())
+    assert "predicted_finite_snr" in PredictedCrossover.columns()
     assert all(dataclasses.is_dataclass(c) and c.__dataclass_params__.frozen for c in CELL_PAYLOADS.values())

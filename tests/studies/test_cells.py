@@ -15,7 +15,7 @@ def test_a_predict_cell_runs_without_torch(without_torch):
             "print(sorted(out['result']), [m for m in sys.modules if m.startswith('memcross.validation.')])")
     out = without_torch(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['predicted_c1', 'predicted_finite_d'] ['memcross.validation.presets']"
+    assert out.stdout.strip() == "['predicted_c1', 'predicted_finite_d', 'predicted_finite_snr'] ['memcross.validation.presets']"
 
 
 def test_a_failing_cell_is_data():

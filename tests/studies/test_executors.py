@@ -28,7 +28,7 @@ def test_dask_local_cluster_gives_the_in_process_results(tmp_path, tiny_study):
     assert run_study(st, dask).skipped == len(st.cells)  # nothing twice
     rows, failed = study_rows(st, dask)
     assert len(rows) == 4 and not failed and all(r["exact_seeds"] == 2 for r in rows)
-    assert {e["predictor"] for e in error_rows(rows)} == {"predicted_c1", "predicted_finite_d"}
+    assert {e["predictor"] for e in error_rows(rows)} == {"predicted_c1", "predicted_finite_d", "predicted_finite_snr"}
 
 
 def test_worker_processes_give_the_same_results(tmp_path, tiny_study):
