@@ -76,6 +76,63 @@ def check_seed(seed, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_int(value, name: str, low: int | None = 1, high: int | None = None, *, accept_numpy: bool = False,
+              why: str = "", high_name: str = "") -> int:
+    """``value`` as an int if it is an integer (never a boolean) in ``[low, high]``; a ValueError
+    naming ``name`` otherwise. ``None`` for ``low`` or ``high`` leaves that side open;
+    ``accept_numpy`` also accepts numpy integers; ``why`` follows the bounds in the message and
+    ``high_name`` names the upper bound (``N``). One message style:
+
+    - ``low=1``: ``{name} must be a positive integer[ (at most {high}{why})], got {value!r}``;
+    - otherwise: ``{name} must be an integer in [{low}, {high}]{why}, got ...`` (``>= {low}`` when
+      ``high`` is None, no range at all when both are None).
+
+    >>> check_int(3, "--steps", high=10)
+    3
+    >>> check_int(True, "--steps")
+    Traceback (most recent call last):
+    ...
+    ValueError: --steps must be a positive integer, got True
+    >>> check_int(20_000, "--draws", high=10_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: --draws must be a positive integer (at most 10,000), got 20000
+    >>> check_int(21, "M", high=20, high_name="N")
+    Traceback (most recent call last):
+    ...
+    ValueError: M must be a positive integer (at most N = 20), got 21
+    >>> check_int(-1, "--refine", 0, 20, high_name="N")
+    Traceback (most recent call last):
+    ...
+    ValueError: --refine must be an integer in [0, N] = [0, 20], got -1
+    """
+    if accept_numpy:
+        import numpy as np
+
+        kinds: tuple[type, ...] = (int, np.integer)
+    else:
+        kinds = (int,)
+    if (isinstance(value, bool) or not isinstance(value, kinds) or (low is not None and value < low)
+            or (high is not None and value > high)):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        bound = "" if high is None else f"{high_name} = {high:,}" if high_name else f"{high:,}"
+        if low == 1:
+            rule = f"a positive integer (at most {bound}{why})" if high is not None else f"a positive integer{why}"
+        elif low is None and high is None:
+            rule = f"an integer{why}"
+        elif high is None:
+            rule = f"an integer >= {low}{why}"
+        elif low is None:
+            rule = f"an integer <= {bound}{why}"
+        elif high_name:
+            rule = f"an integer in [{low}, {high_name}] = [{low}, {high}]{why}"
+        else:
+            rule = f"an integer in [{low}, {high}]{why}"
+        raise ValueError(f"{name} must be {rule}, got {shown}")
+    return int(value)
+
+
 def check_threads(value, name: str = "--threads") -> int:
     """A thread count in ``[1, available_cpus()]``.
 
@@ -84,12 +141,9 @@ def check_threads(value, name: str = "--threads") -> int:
     >>> check_threads(0)
     Traceback (most recent call last):
     ...
-    ValueError: --threads must be an integer in [1, ...], got 0
+    ValueError: --threads must be a positive integer (at most ..., the CPUs this process may use), got 0
     """
-    cpus = available_cpus()
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cpus:
-        raise ValueError(f"{name} must be an integer in [1, {cpus}] (the CPUs this process may use), got {value!r}")
-    return value
+    return check_int(value, name, 1, available_cpus(), why=", the CPUs this process may use")
 
 
 #: The largest text file (a configuration, a study, records) read whole: 64 MiB.

@@ -30,6 +30,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from memcross._checks import check_int
+
 
 def _scipy():
     """scipy's special and stats modules, imported on first use: importing scipy.stats takes a
@@ -52,8 +54,7 @@ def _check_dims(d, K=None, N=None, M=None):
     for name, value in (("d", d), ("K", K), ("N", N), ("M", M)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+        check_int(value, name, None, accept_numpy=True)
     if not 1 <= d <= MAX_DIM:
         raise ValueError(f"d must be in 1..{MAX_DIM} for the finite-d coefficient, got {d}")
     if K is not None and K < 1:

@@ -24,6 +24,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from memcross._checks import check_int
 from memcross.numerics.excess import finite_size, nearest_distance2
 from memcross.numerics.quadrature import mp_expectation, nodes, np_function
 from memcross.records import Prediction
@@ -185,8 +186,7 @@ def predict(setting: Setting | None = None, method: str = "asymptotic", dps: int
     setting = setting or Setting()
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
-    if isinstance(dps, bool) or not isinstance(dps, int) or not MIN_DPS <= dps <= MAX_DPS:
-        raise ValueError(f"dps must be an integer >= {MIN_DPS} (at most {MAX_DPS}), got {dps!r}")
+    check_int(dps, "dps", MIN_DPS, MAX_DPS)
     _check_weight(setting.weighting_obj.x0_weight(setting.schedule_obj), setting)
     cross, (a, a_err), (b, b_err) = _averages(setting, dps)
     lam = cross.lam

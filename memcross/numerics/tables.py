@@ -19,6 +19,7 @@ import io
 import math
 import re
 
+from memcross._checks import check_int
 from memcross._util import latex_text
 from memcross.theory.typeset import TEXT_WIDTH, document, text_width
 
@@ -55,8 +56,8 @@ def render_table(rows: list[dict], columns=None, fmt: str = "latex", caption: st
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; known formats: {', '.join(FORMATS)}")
-    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 30):
-        raise ValueError(f"digits must be an integer from 1 to 30, got {digits!r}")
+    if digits is not None:
+        check_int(digits, "digits", 1, 30)
     if not rows:
         raise ValueError("no records to tabulate")
     columns = list(columns or [c for c in DEFAULT_COLUMNS if any(c in r for r in rows)])

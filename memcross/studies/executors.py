@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from memcross._checks import check_int
 from memcross.store import Store, canonical
 from memcross.studies.cells import run_cell
 from memcross.studies.spec import Cell, Study, usable_cpus
@@ -104,9 +105,7 @@ def check_workers(workers: int | None = None, dask_local: int | None = None, das
     for flag, value in (("--workers", workers), ("--dask-local", dask_local)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
-            raise ValueError(f"{flag} must be an integer from 1 to {cap} ({WORKERS_PER_CPU} per CPU; this "
-                             f"process may use {usable_cpus()} CPU(s)), got {value!r}")
+        check_int(value, flag, 1, cap, why=f", {WORKERS_PER_CPU} per CPU; this process may use {usable_cpus()} CPU(s)")
     if dask_local is not None or dask_scheduler is not None:
         import importlib.util
 

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memcross._checks import available_cpus, check_seed, parse_toml, read_text
+from memcross._checks import available_cpus, check_int, check_seed, parse_toml, read_text
 from memcross.records import CELL_PAYLOADS
 from memcross.store import config_key
 from memcross.theory.setting import Setting, check_fields
@@ -147,9 +147,7 @@ def _scalar_fields(fields: dict, what: str) -> None:
 
 def _positive(part: dict, key: str, where: str, high: int, why: str = "") -> None:
     if key in part:
-        v = part[key]
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
-            raise ValueError(f"{where}: {key} must be a positive integer (at most {high:,}{why}), got {_show(v)}")
+        check_int(part[key], f"{where}: {key}", 1, high, why=why)
 
 
 def parse_study(data: dict, default_name: str = "study", check_plans: bool = True) -> Study:

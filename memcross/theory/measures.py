@@ -22,6 +22,7 @@ from functools import lru_cache
 import mpmath
 import sympy as sp
 
+from memcross._checks import check_int
 from memcross.theory.numeric import TimeIntegral
 from memcross.theory.parser import decimal_fraction
 from memcross.theory.symbols import t
@@ -306,8 +307,7 @@ class Grid:
     @classmethod
     def from_linspace(cls, start, stop, count) -> Grid:
         """``count`` equally spaced points from ``start`` to ``stop`` (both included)."""
-        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-            raise ValueError(f"time grid needs at least 2 points, got count={count!r}")
+        check_int(count, "time grid count", 2, why=" (a grid needs at least 2 points)")
         a, b = exact_number(start, "grid start"), exact_number(stop, "grid stop")
         if a >= b:
             raise ValueError(f"time grid: start must be < stop, got start={a}, stop={b}")

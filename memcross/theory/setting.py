@@ -13,7 +13,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from memcross._checks import did_you_mean
+from memcross._checks import check_int, did_you_mean
 from memcross.theory.datamodels import DEFAULT_DATA, DataModel, parse_data_spec
 from memcross.theory.measures import PAPER_GRID, Grid, Interval, exact_number, parse_time_measure
 from memcross.theory.parser import NumberRangeError
@@ -33,9 +33,7 @@ def check_fields(cls, data: dict, what: str) -> dict:
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return check_int(value, name)
 
 
 #: The default dimension; a data model that fixes the dimension replaces it.

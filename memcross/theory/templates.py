@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memcross._checks import check_int, check_seed
+
 #: Largest ``side`` of procedural and digit templates (a template has ``side**2`` pixels; the
 #: coloured data dimension is ``3 side**2``).
 MAX_SIDE = 128
@@ -84,10 +86,8 @@ def blob_templates(K: int, side: int = 15, sparsity: float = 0.3, bumps: int = 4
     if not 0 < sparsity <= 1:
         raise ValueError(f"sparsity must be in (0, 1], got {sparsity!r}")
     _check_side(side, "blobs")
-    if isinstance(bumps, bool) or not isinstance(bumps, int) or not 1 <= bumps <= MAX_BUMPS:
-        raise ValueError(f"blobs bumps must be an integer in [1, {MAX_BUMPS}], got {bumps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise ValueError(f"blobs seed must be an integer in [0, 2**63), got {seed!r}")
+    check_int(bumps, "blobs bumps", 1, MAX_BUMPS)
+    check_seed(seed, "blobs seed")
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:side, 0:side] / (side - 1)
     out = []
@@ -124,8 +124,7 @@ def digit_templates(K: int, side: int = 15) -> np.ndarray:
 
 
 def _check_side(side, source: str) -> None:
-    if isinstance(side, bool) or not isinstance(side, int) or not 2 <= side <= MAX_SIDE:
-        raise ValueError(f"{source} side must be an integer in [2, {MAX_SIDE}], got {side!r}")
+    check_int(side, f"{source} side", 2, MAX_SIDE)
 
 
 def _npy_header(path: Path, where: str) -> tuple[tuple, np.dtype]:

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from memcross._checks import check_seed
+from memcross._checks import check_int, check_seed
 
 #: Share of the machine's available memory a computation may plan to use.
 MEMORY_FRACTION = 0.8
@@ -58,12 +58,11 @@ def _gib(n: float) -> str:
 def check_sizes(d: int, K: int, N: int, M: int | None = None) -> None:
     """Refuse sizes that make no data set: ``d >= 1``, ``1 <= K <= N``, ``1 <= M <= N``."""
     for name, value in (("d", d), ("K", K), ("N", N)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(value, name)
     if K > N:
         raise ValueError(f"K must be <= N (each component needs a training point), got K={K}, N={N}")
-    if M is not None and (isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= N):
-        raise ValueError(f"M must be an integer in [1, N] = [1, {N}], got {M!r}")
+    if M is not None:
+        check_int(M, "M", 1, N, high_name="N")
 
 
 class SampledSplits:

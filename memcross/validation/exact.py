@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from memcross._checks import check_seed
+from memcross._checks import check_int, check_seed
 from memcross.theory.datamodels import COLLAPSE_FACTOR
 from memcross.validation.data import check_memory
 from memcross.validation.denoisers import generalizer
@@ -71,8 +71,7 @@ def check_exact_inputs(setting, draws, seed) -> None:
     dimension is the setting's, ``3 P`` for coloured templates)."""
     from memcross.validation.datamodels import validation_model
 
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"--draws must be a positive integer, got {draws!r}")
+    check_int(draws, "--draws")
     check_seed(seed, "--seed")
     copies = validation_model(setting).generalizer_copies(setting.K)
     measure = setting.measure
@@ -262,8 +261,7 @@ def exact_losses(data, table: TimeTable, draws: int = 8, seed: int = 0, validati
     >>> ex.pmem_train.shape, bool(ex.mem_train[0] < ex.gen_train[0])
     ((20, 26), True)
     """
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    check_int(draws, "draws")
     seed = check_seed(seed)
     dtype = torch.float64 if dtype is None else dtype
     from memcross.validation.datamodels import validation_model

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from memcross._checks import check_int
 from memcross.records import SizeResult, SweepResult, SweepSummary
 from memcross.store import Store, StoreError, config_key
 from memcross.theory.setting import Setting
@@ -116,11 +117,8 @@ class ValidationPlan:
             raise ValueError(f"sizes must be increasing without repeats, got {list(self.sizes)}")
         for name, flag, high in (("n_eval", "--n-eval", MAX_N_EVAL), ("exact_draws", "--exact-draws", MAX_DRAWS),
                                  ("loss_draws", "loss_draws", MAX_DRAWS)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
-                raise ValueError(f"{flag} must be a positive integer (at most {high:,}), got {v!r}")
-        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= s.N:
-            raise ValueError(f"--refine must be an integer in [0, N] = [0, {s.N}], got {self.refine!r}")
+            check_int(getattr(self, name), flag, 1, high)
+        check_int(self.refine, "--refine", 0, s.N, high_name="N")
         check_seed(self.data_seed, "--seed")
         get_sampler(self.sampler)
         get_preset(self.preset)
@@ -207,8 +205,7 @@ def exact_for(setting: Setting, data_seed: int = 0, draws: int = 8, store: Store
               data=None) -> ExactLosses:
     """The exact-loss table of the data set drawn with ``data_seed`` (from the store when there),
     with the setting's weighting attached."""
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    check_int(draws, "draws")
     cfg = exact_config(setting, data_seed, draws)
     table = Process(setting).quadrature()
     if store is not None:

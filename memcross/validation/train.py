@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memcross._checks import check_seed
+from memcross._checks import check_int, check_seed
 from memcross.validation.data import GMMData
 from memcross.validation.datamodels import check_any_init, trainable_family
 from memcross.validation.process import Process
@@ -68,11 +68,6 @@ def _finite_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _int_in(value, name: str, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise ValueError(f"{name} must be a positive integer (at most {high:,}), got {value!r}")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """How the family is trained. ``target`` and ``weighting`` name the loss (default: the paper's
@@ -96,8 +91,8 @@ class TrainConfig:
     def __post_init__(self):
         """Every field is checked here, before any data or store exists; the messages name the
         ``memcross validate`` flag of the field (``--lr``, ``--train-target``, ...)."""
-        _int_in(self.steps, "--steps", MAX_STEPS)
-        _int_in(self.draws, "--draws", MAX_DRAWS)
+        check_int(self.steps, "--steps", 1, MAX_STEPS)
+        check_int(self.draws, "--draws", 1, MAX_DRAWS)
         if not (_finite_number(self.lr) and self.lr > 0):
             raise ValueError(f"--lr must be a finite positive number, got {self.lr!r}")
         if not (_finite_number(self.final_lr) and 0 <= self.final_lr <= self.lr):
@@ -183,8 +178,7 @@ class Trainer:
 
     def __init__(self, data: GMMData, process: Process, sizes, config: TrainConfig, device="cpu"):
         for M in sizes:
-            if isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= data.N:
-                raise ValueError(f"model size M must be an integer in [1, N] = [1, {data.N}], got {M!r}")
+            check_int(M, "model size M", 1, data.N, high_name="N")
         self.data, self.process, self.config = data, process, config
         self.sizes = list(sizes)
         self.device = torch.device(device)
@@ -330,11 +324,6 @@ class Trainer:
             found = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"keys {found}, expected {sorted(keys)}")
 
-        def count(name, low, high):
-            v = state[name]
-            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-                raise ValueError(f"{name} {v!r} is not an integer in [{low}, {high}]")
-
         def like(name, value, ref):
             if not (isinstance(value, torch.Tensor) and value.shape == ref.shape and value.dtype == ref.dtype):
                 shown = (tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
@@ -346,8 +335,8 @@ class Trainer:
             for i, (v, ref) in enumerate(zip(state[name], refs)):
                 like(f"{name}[{i}]", v, ref)
 
-        count("step", 0, self.config.steps)
-        count("window_n", 0, self.config.steps)
+        check_int(state["step"], "step", 0, self.config.steps)
+        check_int(state["window_n"], "window_n", 0, self.config.steps)
         params = self.family.parameters()
         for name in ("params", "adam_m", "adam_v"):
             tensors(name, params)

@@ -67,7 +67,7 @@ def test_check_exit_codes():
         (["derive", "--output", "/nonexistent-dir/x.txt"], "does not exist"),
         (["derive", "--bogus"], "unrecognized arguments"),
         (["check", "t", "--against", "nothing"], "invalid choice"),
-        (["predict", "--dps", "3"], "dps must be an integer >= 5"),
+        (["predict", "--dps", "3"], "dps must be an integer in [5, "),
         (["predict", "--s2", "-1"], "s2 must be positive"),
         (["predict", "--components", "300"], "K must be <= N"),
         (["predict", "--grid", "foo=1"], "--grid 'foo=1'"),

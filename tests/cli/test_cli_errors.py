@@ -92,7 +92,7 @@ def test_list_reads_the_registries(capsys):
 
 def test_thread_count_is_checked(capsys):
     pytest.importorskip("torch")
-    fails(capsys, ["exact", "--threads", "0", "--no-store"], "--threads must be an integer in [1, ")
+    fails(capsys, ["exact", "--threads", "0", "--no-store"], "--threads must be a positive integer (at most ")
 
 
 def test_missing_extra_is_named(monkeypatch, capsys):

@@ -45,7 +45,7 @@ def stores(tmp_path_factory):
 
 
 BAD = [
-    (["--sizes", "4,21"], r"M must be an integer in [1, N] = [1, 20], got 21"),
+    (["--sizes", "4,21"], r"M must be a positive integer (at most N = 20), got 21"),
     (["--components", "30"], "K must be <= N"),
     (["--dim", "0"], "d must be a positive integer"),
     (["--steps", "0"], "steps must be a positive integer"),

@@ -114,7 +114,7 @@ def test_check_workers():
     check_workers(workers=1)
     check_workers(workers=max_workers())
     for bad in (0, -1, max_workers() + 1, 100000, True, 2.0):
-        with pytest.raises(ValueError, match=f"--workers must be an integer from 1 to {max_workers()}"):
+        with pytest.raises(ValueError, match=rf"--workers must be a positive integer \(at most {max_workers():,}, "):
             check_workers(workers=bad)
     with pytest.raises(ValueError, match=r"choose one executor.*\(got --workers and --dask-local\)"):
         check_workers(workers=2, dask_local=2)
@@ -156,7 +156,7 @@ def test_run_study_refuses_executors_before_claiming_the_store(tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--workers", "100000"], "--workers must be an integer from 1 to"),
+    (["--workers", "100000"], "--workers must be a positive integer (at most"),
     (["--workers", "2", "--dask-local", "2"], "choose one executor"),
     (["--dask-scheduler", "tcp://nowhere"], "expected tcp://HOST:PORT"),
 ])

@@ -62,7 +62,7 @@ def test_side_and_bumps_are_capped():
     assert load_templates(f"blobs:side={MAX_SIDE}", 1).shape == (1, MAX_SIDE**2)
     for spec, match in (("blobs:side=3000", r"blobs side must be an integer in \[2, 128\], got 3000"),
                         ("blobs:side=1", r"blobs side must be an integer in \[2, 128\]"),
-                        ("blobs:bumps=1000000", r"blobs bumps must be an integer in \[1, 100\]"),
+                        ("blobs:bumps=1000000", r"blobs bumps must be a positive integer \(at most 100\)"),
                         ("blobs:seed=-1", r"blobs seed must be an integer in \[0, 2\*\*63\)"),
                         ("blobs:side=1e3", "side must be an integer, got '1e3'"),
                         ("blobs:sparsity=x", "sparsity must be a number, got 'x'")):

@@ -57,7 +57,7 @@ def test_presets_and_defaults():
 
 
 def test_bad_plans():
-    with pytest.raises(ValueError, match=r"M must be an integer in \[1, N\]"):
+    with pytest.raises(ValueError, match=r"M must be a positive integer \(at most N = 20\)"):
         tiny_plan(sizes=(4, 21))
     with pytest.raises(ValueError, match="increasing"):
         tiny_plan(sizes=(10, 4))

@@ -105,7 +105,7 @@ def test_bad_config(kwargs, match):
 
 def test_size_above_N_is_refused(small):
     data, proc = small
-    with pytest.raises(ValueError, match=r"M must be an integer in \[1, N\]"):
+    with pytest.raises(ValueError, match=r"M must be a positive integer \(at most N = 20\)"):
         Trainer(data, proc, [5, 21], TrainConfig(steps=1))
 
 
