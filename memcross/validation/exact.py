@@ -33,24 +33,31 @@ from memcross.validation.data import check_memory
 from memcross.validation.denoisers import generalizer
 from memcross.validation.process import INTERVAL_NODES, TimeTable
 
-#: Queries per chunk of the online pass (bounds memory at about QUERY_CHUNK * (N + 2 d) floats).
+#: Queries per chunk of the online pass: at most QUERY_CHUNK, and fewer where the chunk's logits
+#: (``4 q N`` floats) would pass CHUNK_BYTES, so that large N runs in bounded memory.
 QUERY_CHUNK = 16384
+CHUNK_BYTES = 256 * 2**20
+
+
+def query_chunk(N: int, d: int, itemsize: int = 8) -> int:
+    """Queries per chunk of the online pass for ``N`` points in dimension ``d``."""
+    return max(1, min(QUERY_CHUNK, CHUNK_BYTES // (itemsize * (4 * N + 6 * d))))
 
 
 def exact_memory(d: int, N: int, draws: int, n_times: int, generalizer_copies: int = 4,
                  itemsize: int = 8) -> int:
     """Bytes the exact losses of :func:`exact_losses` hold at their peak, about.
 
-    The noise of every query, ``n_times * draws * N * d`` float64 numbers, dominates; per time the
-    queries and the generalizer hold ``(4 + generalizer_copies) * draws * N * d`` more (the
+    Per time, the noise of every query (``draws * N * d`` float64 numbers, drawn one time at a
+    time), and the queries and the generalizer ``(4 + generalizer_copies) * draws * N * d`` more (the
     isotropic posterior mean about 4 copies, the coloured Woodbury one about ``5 K``); per chunk of
-    ``q = min(QUERY_CHUNK, draws N)`` queries, the prefix pass holds ``4 q N + 6 q d`` (logits
+    ``q = min(query_chunk(N, d), draws N)`` queries, the prefix pass holds ``4 q N + 6 q d`` (logits
     with their temporaries, the per-size losses); the data
     set itself ``4 N d``.
     """
     queries = draws * N
-    q = min(QUERY_CHUNK, queries)
-    noise = 8 * n_times * queries * d + (itemsize * n_times * queries * d if itemsize != 8 else 0)
+    q = min(query_chunk(N, d, itemsize), queries)
+    noise = 8 * queries * d + (itemsize * queries * d if itemsize != 8 else 0)
     per_time = itemsize * (4 + generalizer_copies) * queries * d
     chunk = itemsize * (4 * q * N + 6 * q * d)
     return int(noise + per_time + chunk + 8 * 4 * N * d)
@@ -220,8 +227,8 @@ def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, d
     T, n_clean, d = len(table.t), clean.shape[0], clean.shape[1]
     alpha = torch.as_tensor(table.alpha, dtype=dtype, device=device)
     sigma = torch.as_tensor(table.sigma, dtype=dtype, device=device)
-    # queries ordered (time, draw, point); the same noise for every model
-    z = torch.randn(T, draws, n_clean, d, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    # queries ordered (time, draw, point); the same noise for every model, drawn one time at a time
+    # (what a whole (T, draws, N, d) draw gives when draws N d is a multiple of 16, without holding it)
     x0 = clean.to(dtype=dtype, device=device)
     gen_loss = torch.zeros(T, dtype=torch.float64)
     pmem = torch.zeros(points.shape[0], T, dtype=torch.float64)
@@ -233,12 +240,14 @@ def _losses(points, clean, table: TimeTable, draws: int, gen: torch.Generator, d
     for ti in tqdm(range(T), desc="exact losses", unit="time", disable=None, leave=False):
         a, s = alpha[ti], sigma[ti]
         xq0 = x0.repeat(draws, 1)
-        xq = a * xq0 + s * z[ti].reshape(-1, d)
+        z = torch.randn(draws, n_clean, d, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        xq = a * xq0 + s * z.reshape(-1, d)
         h = generalizer(xq, a, s, data)
         gen_loss[ti] = ((h - xq0) ** 2).sum(1).mean().double().cpu()
         total = torch.zeros(points.shape[0], dtype=torch.float64)
-        for start in range(0, per_time, QUERY_CHUNK):
-            sl = slice(start, start + QUERY_CHUNK)
+        chunk = query_chunk(points.shape[0], d, torch.finfo(dtype).bits // 8)
+        for start in range(0, per_time, chunk):
+            sl = slice(start, start + chunk)
             av = a.expand(xq[sl].shape[0])
             sv = s.expand(xq[sl].shape[0])
             total += _prefix_losses(pts, xq0[sl], xq[sl], av, sv).sum(1).double().cpu()
