@@ -42,7 +42,7 @@ def test_online_prefix_losses_equal_direct_partial_memorizers():
     ex = exact_losses(data, table, draws=3, seed=9)
     # the same noise, rebuilt: queries ordered (time, draw, point)
     gen = torch.Generator().manual_seed(9)
-    z = torch.randn(len(table.t), 3, 15, 6, generator=gen, dtype=torch.float64)
+    z = torch.stack([torch.randn(3, 15, 6, generator=gen, dtype=torch.float64) for _ in table.t])  # one time at a time
     for ti, (a, s) in enumerate(zip(table.alpha, table.sigma)):
         x0 = data.train.repeat(3, 1)
         x = a * x0 + s * z[ti].reshape(-1, 6)
