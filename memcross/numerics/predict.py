@@ -42,7 +42,8 @@ METHOD_DESCRIPTIONS = {
     "finite-d": "the finite-dimension coefficient C(M) from nearest-neighbour order statistics (the memorizer "
                 "collapsed at every time); M* is a root",
     "finite-snr": "expected training losses of the partial memorizer and the generalizer at every time, from the "
-                  "data model alone (no collapse assumed; Monte Carlo in a (K + 2)-dimensional span); isotropic data",
+                  "data model alone (no collapse assumed; Monte Carlo in a (K + 2)-dimensional span, or in colour "
+                  "space for coloured templates)",
 }
 METHODS = tuple(METHOD_DESCRIPTIONS)
 #: A grid point carrying more than this share of the weight triggers a warning.
@@ -266,19 +267,16 @@ def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, floa
     the smallest ``M`` whose weighted training loss is below the generalizer's, interpolated on the
     size grid. The error is the Monte Carlo standard error of the weighted gap at the root over
     its slope, plus the interpolation's (the gap's second difference over 8)."""
-    from memcross.numerics.finite_snr import MEAN_DRAWS, SAMPLES, isotropic_losses
+    from memcross.numerics.finite_snr import MEAN_DRAWS, SAMPLES, losses_of
 
     model = setting.data_model
-    if model.name != "isotropic":
-        raise ValueError(f"method 'finite-snr' is not available for data {model.name!r} yet (isotropic only); "
-                         "use --method finite-d")
     level = None if isinstance(setting.measure, Grid) else 3
     xs, ws = nodes(lam, setting.measure, level) if level else nodes(lam, setting.measure)
     weight = ws * np_function(lam)(xs)
     weight = weight / weight.sum()
     psi = np_function(setting.schedule_obj.psi)(xs)
     keep = weight > 0
-    losses = isotropic_losses(setting.d, setting.K, setting.N, float(setting.s2_exact), psi[keep])
+    losses = losses_of(model, psi[keep])
     gaps = losses.samples @ weight[keep]  # (samples, sizes): per-sample weighted gap
     gap, se = gaps.mean(0), gaps.std(0, ddof=1) / np.sqrt(gaps.shape[0])
     Ms, N = losses.Ms, setting.N
@@ -295,12 +293,14 @@ def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, floa
                         default=0.0)
         error = (max(se[k - 1], se[k]) + curvature / 8) / slope / N
     excess = (losses.excess_partial_memorizer() @ weight[keep])  # weighted, per size
-    cost = setting.d * float(setting.s2_exact)
+    cost = float(model.point_cost())
     share = 1 - value
     coef = float(np.interp(value * N, Ms, excess) / (share * cost)) if share > 0 else 0.0
-    notes = [f"finite-snr: expected training losses at every time from the data model ({SAMPLES} x {MEAN_DRAWS} "
-             f"Monte Carlo samples per time in a {setting.K + 2}-dimensional span, {len(Ms)} sizes; no collapse "
-             f"assumed); M*/N to about {error:.1g} (Monte Carlo and interpolation)"]
+    space = "the 3-dimensional colour space" if model.name == "colored-templates" else \
+        f"a {setting.K + 2}-dimensional span"
+    notes = [f"finite-snr: expected training losses at every time from the data model ({SAMPLES * MEAN_DRAWS} "
+             f"Monte Carlo samples per time in {space}, {len(Ms)} sizes; no collapse assumed); M*/N to about "
+             f"{error:.1g} (Monte Carlo and interpolation)"]
     return float(value), float(error), coef, notes
 
 

@@ -83,8 +83,52 @@ def test_prediction_is_close_to_the_exact_crossover_at_the_papers_setting():
 
 
 def test_refusals_name_the_problem():
-    with pytest.raises(ValueError, match="'finite-snr' is not available for data 'colored-templates'"):
-        predict(Setting(data="colored-templates:templates=blobs,side=5", K=3, N=12), "finite-snr")
     with pytest.raises(ValueError, match="d >= K \\+ 3"):
         isotropic_losses(4, 2, 10, 1.0, [1.0])
     assert size_grid(200)[0] == 1 and size_grid(200)[-1] == 200 and len(size_grid(5)) <= 5
+
+
+def brute_force_colored(u, sc2, N, psi, Ms, datasets, seed=2):
+    """Full-dimensional Monte Carlo for coloured templates: points c (x) u_k in 3P coordinates."""
+    rng = np.random.default_rng(seed)
+    K, P = u.shape
+    pm, gen = [], []
+    for _ in range(datasets):
+        labels = rng.integers(K, size=N)
+        c = np.sqrt(sc2) * rng.standard_normal((N, 3))
+        x = (c[:, :, None] * u[labels][:, None, :]).reshape(N, 3 * P)
+        y = x + rng.standard_normal(x.shape) / np.sqrt(psi)
+        row = []
+        for M in Ms:
+            e = ((y[:, None, :] - x[None, :M, :]) ** 2).sum(2) * psi / 2
+            w = np.exp(-(e - e.min(1, keepdims=True)))
+            w /= w.sum(1, keepdims=True)
+            row.append(((w @ x[:M] - x) ** 2).sum(1).mean())
+        pm.append(row)
+        noise = 1 / psi
+        Y = y.reshape(N, 3, P)
+        p = np.einsum("ncp,kp->nkc", Y, u)
+        n = (u**2).sum(1)
+        denom = noise + sc2 * n
+        lg = sc2 * (p**2).sum(2) / (2 * noise * denom) - 1.5 * np.log(denom)
+        post = np.exp(lg - lg.max(1, keepdims=True))
+        post /= post.sum(1, keepdims=True)
+        chat = (post * sc2 / denom)[:, :, None] * p
+        f = np.einsum("nkc,kp->ncp", chat, u).reshape(N, 3 * P)
+        gen.append(((f - x) ** 2).sum(1).mean())
+    pm, gen = np.array(pm), np.array(gen)
+    return pm.mean(0), pm.std(0) / np.sqrt(datasets), gen.mean(), gen.std() / np.sqrt(datasets)
+
+
+@pytest.mark.parametrize("psi", [0.1, 2.0, 30.0])
+def test_the_colour_space_reduction_matches_brute_force(psi):
+    from memcross.numerics.finite_snr import colored_losses
+    from memcross.theory.templates import blob_templates
+
+    u = blob_templates(3, side=4, sparsity=0.5, seed=1)
+    N, Ms = 12, np.array([1, 4, 8, 12])
+    model = colored_losses(u, 1.0, N, [psi], Ms, samples=1500, seed=4)
+    pm, pm_se, gen, gen_se = brute_force_colored(u, 1.0, N, psi, Ms, datasets=400)
+    for m in range(len(Ms)):
+        assert abs(model.pmem[m, 0] - pm[m]) < 4 * np.hypot(pm_se[m], model.pmem_se[m, 0]), (psi, Ms[m])
+    assert abs(model.gen[0] - gen) < 4 * np.hypot(gen_se, model.gen_se[0])
