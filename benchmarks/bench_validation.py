@@ -66,8 +66,8 @@ def _exact_case(validation):
 
 def _exact_colored_case(templates):
     from memcross.numerics.predict import predict
+    from memcross.templates import load_templates
     from memcross.theory import Setting
-    from memcross.theory.templates import load_templates
     from memcross.validation.exact import exact_losses
     from memcross.validation.lowrank import make_colored_data
     from memcross.validation.process import Process
@@ -87,8 +87,8 @@ def _exact_colored_case(templates):
 
 
 def _train_colored_case(sizes, draws, steps=300):
+    from memcross.templates import load_templates
     from memcross.theory import Setting
-    from memcross.theory.templates import load_templates
     from memcross.validation.lowrank import make_colored_data
     from memcross.validation.process import Process
     from memcross.validation.train import TrainConfig, Trainer

@@ -55,9 +55,9 @@ def _package_imports(path: Path) -> set[str]:
 
 
 def test_the_base_imports_only_the_base_and_the_setting():
-    allowed = {"memcross._checks", "memcross._util", "memcross.records", "memcross.store",
+    allowed = {"memcross._checks", "memcross._util", "memcross.records", "memcross.store", "memcross.templates",
                "memcross.theory.setting"}
-    for name in ("_checks", "_util", "records", "store"):
+    for name in ("_checks", "_util", "records", "store", "templates"):
         assert _package_imports(ROOT / f"{name}.py") <= allowed, name
 
 
@@ -66,7 +66,8 @@ def test_the_base_imports_only_the_base_and_the_setting():
     ("studies", ("validation", "numerics", "theory")),
 ])
 def test_imports_point_down(layer, below):
-    base = {"memcross", "memcross._checks", "memcross._util", "memcross.records", "memcross.store"}
+    base = {"memcross", "memcross._checks", "memcross._util", "memcross.records", "memcross.store",
+            "memcross.templates"}
     for path in (ROOT / layer).glob("*.py"):
         for module in _package_imports(path) - base:
             assert module.split(".")[1] in (layer, *below), f"{path.name} imports {module}"

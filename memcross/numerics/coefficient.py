@@ -199,7 +199,7 @@ def colored_excess(templates, sc2: float, N: int, Ms) -> np.ndarray:
     1.0
     """
     special, stats = _scipy()
-    from memcross.theory.templates import check_templates
+    from memcross.templates import check_templates
 
     u = check_templates(templates)
     K = u.shape[0]

@@ -216,7 +216,7 @@ class ColoredTemplates(DataModel):
 
     @property
     def template_spec(self) -> str:
-        """The spec :func:`~memcross.theory.templates.load_templates` reads."""
+        """The spec :func:`~memcross.templates.load_templates` reads."""
         extra = [f"{k}={_text(self.params[k])}" for k in ("side", "sparsity", "seed", "bumps")
                  if self.params[k] is not None]
         return self.params["templates"] + (":" + ",".join(extra) if extra else "")
@@ -224,7 +224,7 @@ class ColoredTemplates(DataModel):
     @cached_property
     def templates(self):
         """The ``(K, P)`` float64 template array."""
-        from memcross.theory.templates import load_templates
+        from memcross.templates import load_templates
 
         return load_templates(self.template_spec, self.K)
 

@@ -85,7 +85,7 @@ def colored_templates(templates, sc2: float = 1.0, colour_means=None) -> LowRank
     >>> gmm.D, tuple(gmm.factors.shape)
     (12, (2, 12, 3))
     """
-    from memcross.theory.templates import check_templates
+    from memcross.templates import check_templates
 
     u = torch.as_tensor(check_templates(templates), dtype=torch.float64)
     K, P = u.shape
@@ -176,7 +176,7 @@ def make_colored_data(templates, N: int, sc2: float = 1.0, colour_means=None, se
     >>> tuple(data.train.shape), data.d, data.K
     ((10, 27), 27, 2)
     """
-    from memcross.theory.templates import check_templates
+    from memcross.templates import check_templates
     from memcross.validation.data import check_sizes
 
     u = check_templates(templates)

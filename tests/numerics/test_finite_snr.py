@@ -10,6 +10,18 @@ from memcross.numerics.predict import predict
 from memcross.theory import Setting
 
 
+def empirical_losses(x, y, psi, Ms):
+    """Mean loss over the points ``x`` (noisy ``y = x_t / alpha``) of the empirical denoiser of
+    the first ``M`` points, for each ``M``."""
+    out = []
+    for M in Ms:
+        e = ((y[:, None, :] - x[None, :M, :]) ** 2).sum(2) * psi / 2
+        w = np.exp(-(e - e.min(1, keepdims=True)))
+        w /= w.sum(1, keepdims=True)
+        out.append(((w @ x[:M] - x) ** 2).sum(1).mean())
+    return out
+
+
 def brute_force(d, K, N, s2, psi, Ms, datasets, seed=1):
     """Full-dimensional Monte Carlo: data sets of the isotropic mixture (means on the sphere of
     radius sqrt(d)), one noise draw per training point, the empirical denoiser of the first M points
@@ -22,13 +34,7 @@ def brute_force(d, K, N, s2, psi, Ms, datasets, seed=1):
         mu = np.sqrt(d) * g / np.linalg.norm(g, axis=1, keepdims=True)
         x = mu[rng.integers(K, size=N)] + np.sqrt(s2) * rng.standard_normal((N, d))
         y = x + rng.standard_normal((N, d)) / np.sqrt(psi)  # x_t / alpha
-        row = []
-        for M in Ms:
-            e = ((y[:, None, :] - x[None, :M, :]) ** 2).sum(2) * psi / 2
-            w = np.exp(-(e - e.min(1, keepdims=True)))
-            w /= w.sum(1, keepdims=True)
-            row.append(((w @ x[:M] - x) ** 2).sum(1).mean())
-        pm.append(row)
+        pm.append(empirical_losses(x, y, psi, Ms))
         var = s2 + 1 / psi
         diff = y[:, None, :] - mu[None]
         lg = -(diff**2).sum(2) / (2 * var)
@@ -98,13 +104,7 @@ def brute_force_colored(u, sc2, N, psi, Ms, datasets, seed=2):
         c = np.sqrt(sc2) * rng.standard_normal((N, 3))
         x = (c[:, :, None] * u[labels][:, None, :]).reshape(N, 3 * P)
         y = x + rng.standard_normal(x.shape) / np.sqrt(psi)
-        row = []
-        for M in Ms:
-            e = ((y[:, None, :] - x[None, :M, :]) ** 2).sum(2) * psi / 2
-            w = np.exp(-(e - e.min(1, keepdims=True)))
-            w /= w.sum(1, keepdims=True)
-            row.append(((w @ x[:M] - x) ** 2).sum(1).mean())
-        pm.append(row)
+        pm.append(empirical_losses(x, y, psi, Ms))
         noise = 1 / psi
         Y = y.reshape(N, 3, P)
         p = np.einsum("ncp,kp->nkc", Y, u)
@@ -123,7 +123,7 @@ def brute_force_colored(u, sc2, N, psi, Ms, datasets, seed=2):
 @pytest.mark.parametrize("psi", [0.1, 2.0, 30.0])
 def test_the_colour_space_reduction_matches_brute_force(psi):
     from memcross.numerics.finite_snr import colored_losses
-    from memcross.theory.templates import blob_templates
+    from memcross.templates import blob_templates
 
     u = blob_templates(3, side=4, sparsity=0.5, seed=1)
     N, Ms = 12, np.array([1, 4, 8, 12])

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memcross.templates import load_templates
 from memcross.theory import Setting
-from memcross.theory.templates import load_templates
 from memcross.validation.colored_model import ColoredFamily, colored_posterior_mean, split_rank_one
 from memcross.validation.lowrank import colored_templates, make_colored_data
 from memcross.validation.process import Process

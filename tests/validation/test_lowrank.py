@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from memcross.numerics.coefficient import colored_excess
+from memcross.templates import blob_templates
 from memcross.theory import Setting
-from memcross.theory.templates import blob_templates
 from memcross.validation.exact import exact_losses
 from memcross.validation.lowrank import LowRankGMM, colored_templates, make_colored_data
 from memcross.validation.process import Process

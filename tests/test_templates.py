@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from memcross.theory.templates import blob_templates, check_templates, file_templates, load_templates
+from memcross.templates import blob_templates, check_templates, file_templates, load_templates
 
 
 def test_blobs_are_normalized_sparse_and_seeded():
@@ -57,7 +57,7 @@ def _header_only(path, shape, descr="<f8"):
 
 
 def test_side_and_bumps_are_capped():
-    from memcross.theory.templates import MAX_SIDE
+    from memcross.templates import MAX_SIDE
 
     assert load_templates(f"blobs:side={MAX_SIDE}", 1).shape == (1, MAX_SIDE**2)
     for spec, match in (("blobs:side=3000", r"blobs side must be an integer in \[2, 128\], got 3000"),
