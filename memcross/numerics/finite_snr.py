@@ -160,17 +160,24 @@ def isotropic_losses(d: int, K: int, N: int, s2: float, psi, Ms=None, samples: i
                            gen.std(0, ddof=1) / np.sqrt(n), pmem - gen[:, None, :])
 
 
+def _softmax(energy: np.ndarray, self_term: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, w_self)`` per time: ``softmax(-energy)`` over the columns, with one more term of
+    energy 0 (the memorized point itself) when ``self_term`` (else ``w_self`` is 0)."""
+    low = energy.min(1, keepdims=True)
+    if self_term:
+        low = np.minimum(low, 0.0)
+    w = np.exp(-(energy - low))
+    w_self = np.exp(low[:, 0]) if self_term else np.zeros(energy.shape[0])
+    total = w.sum(1) + w_self
+    return w / total[:, None], w_self / total
+
+
 def _loss(energy: np.ndarray, v: np.ndarray, q: np.ndarray, s2: float, self_term: bool) -> np.ndarray:
     r""":math:`\|\sum_i w_i v_i\|^2 + s_2\sum_i w_i^2 q_i` per time, ``w = softmax(-energy)`` over the
     columns (plus a term of energy 0 with :math:`v = 0`, :math:`q = 0` when ``self_term``)."""
     if energy.shape[1] == 0:
         return np.zeros(energy.shape[0])  # only the point itself: no error
-    low = energy.min(1, keepdims=True)
-    if self_term:
-        low = np.minimum(low, 0.0)
-    w = np.exp(-(energy - low))
-    total = w.sum(1, keepdims=True) + (np.exp(low) if self_term else 0.0)
-    w = w / total
+    w, _ = _softmax(energy, self_term)
     mean = w @ v
     return (mean**2).sum(1) + s2 * (w**2) @ q
 
@@ -243,19 +250,11 @@ def _colored_error(C: np.ndarray, G: np.ndarray, kj: int, cj: np.ndarray) -> np.
 
 def _colored_loss(energy, onehot, c, G, kj, cj, self_term: bool) -> np.ndarray:
     """The empirical denoiser's error per time for coloured templates (see :func:`_loss`)."""
-    T = energy.shape[0]
     if energy.shape[1] == 0:
-        return np.zeros(T)
-    low = energy.min(1, keepdims=True)
-    if self_term:
-        low = np.minimum(low, 0.0)
-    w = np.exp(-(energy - low))
-    self_w = np.exp(low[:, 0]) if self_term else np.zeros(T)
-    total = w.sum(1) + self_w
-    w = w / total[:, None]
+        return np.zeros(energy.shape[0])
+    w, w_self = _softmax(energy, self_term)
     C = np.einsum("tm,mk,mc->tkc", w, onehot, c)
-    if self_term:
-        C[:, kj, :] += (self_w / total)[:, None] * cj[None, :]
+    C[:, kj, :] += w_self[:, None] * cj[None, :]
     return _colored_error(C, G, kj, cj)
 
 

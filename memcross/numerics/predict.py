@@ -270,8 +270,7 @@ def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, floa
     from memcross.numerics.finite_snr import MEAN_DRAWS, SAMPLES, losses_of
 
     model = setting.data_model
-    level = None if isinstance(setting.measure, Grid) else 3
-    xs, ws = nodes(lam, setting.measure, level) if level else nodes(lam, setting.measure)
+    xs, ws = nodes(lam, setting.measure, 3)  # 51 tanh-sinh nodes on an interval (a grid: its points)
     weight = ws * np_function(lam)(xs)
     weight = weight / weight.sum()
     psi = np_function(setting.schedule_obj.psi)(xs)
