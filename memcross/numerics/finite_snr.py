@@ -52,15 +52,24 @@ C_l\cdot C_m - 2\sum_l g_{l k_j} C_l\cdot c_j + n_{k_j}\|c_j\|^2`. The generaliz
 mixture's posterior mean through the projections :math:`p_k = Y u_k` (Sherman-Morrison per
 channel). Nothing of dimension ``3P`` is formed; the result is exact in expectation.
 
-Cost: ``draws x samples x times x sizes x N x p`` (64 x 2 draws, 25 sizes: about a second at
-``N = 200``).
+**Large N.** Drawing every training point costs ``samples x times x sizes x N x p``: about a
+second at ``N = 200``, growing like ``N^2`` (``N`` points at ``~N`` sizes). From
+:data:`POPULATION_N` on, only the points near each query are drawn (about ``INSIDE`` = 64 of
+``N``, exactly from the Gaussian conditioned on a ball) and the rest enter through their
+closed-form expectation and variance (:mod:`memcross.numerics.population`); the sizes are then
+fractions 0.1 to 1 of ``N`` and the cost ``samples x times x (INSIDE + K) x p`` does not depend on
+``N`` (about half a second at any ``N`` for the paper's setting).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from memcross.numerics import population
 
 #: Monte Carlo samples per time and mean draw, and mean draws.
 SAMPLES = 64
@@ -160,6 +169,99 @@ def isotropic_losses(d: int, K: int, N: int, s2: float, psi, Ms=None, samples: i
                            gen.std(0, ddof=1) / np.sqrt(n), pmem - gen[:, None, :])
 
 
+def isotropic_losses_population(d: int, K: int, N: int, s2: float, psi, Ms=None, samples: int = SAMPLES,
+                                mean_draws: int = MEAN_DRAWS, seed: int = 0,
+                                inside: int = population.INSIDE) -> FiniteSNRLosses:
+    """:func:`isotropic_losses` for large ``N``: the points near each query drawn, the rest in
+    expectation (:mod:`memcross.numerics.population`); the cost does not grow with ``N``."""
+    if d < K + 3:
+        raise ValueError(f"finite-snr needs d >= K + 3 (the span of the means, the point and the noise), "
+                         f"got d = {d}, K = {K}")
+    psi = np.atleast_1d(np.asarray(psi, dtype=float))
+    Ms = size_grid(N) if Ms is None else np.asarray(Ms, dtype=int)
+    p, T = K + 2, len(psi)
+    prior = np.full(K, 1 / K)
+    S = samples
+
+    def one_draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        mu = np.zeros((K, p))
+        mu[:, :K] = _means_coordinates(d, K, rng)
+        kj = rng.integers(K, size=S)
+        z = np.zeros((S, p))
+        z[:, :K] = rng.standard_normal((S, K))
+        z[:, K] = np.sqrt(rng.chisquare(d - K, size=S))
+        eps = np.zeros((S, p))
+        eps[:, :K + 1] = rng.standard_normal((S, K + 1))
+        eps[:, K + 1] = np.sqrt(rng.chisquare(d - K - 1, size=S))
+        xj = mu[kj] + np.sqrt(s2) * z
+        # one query per (sample, time): Q = S T rows
+        psi_q = np.tile(psi, S)
+        shift = (eps[:, None, :] / np.sqrt(psi)[None, :, None]).reshape(S * T, p)  # y - x_j
+        a = mu[None, :, :] - (np.repeat(xj, T, 0) + shift)[:, None, :]  # (Q, K, p): mean - query
+        e_self = np.repeat((eps**2).sum(1) / 2, T)
+        pm = _population_pmem(a, np.full(a.shape[:2], float(s2)), d, prior, shift, e_self, psi_q, N, Ms, rng,
+                              inside)
+        gen = np.stack([_generalizer_loss(mu, kj[i], z[i], eps[i], s2, psi) for i in range(S)])
+        return pm.reshape(S, T, len(Ms)).transpose(0, 2, 1), gen
+
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(mean_draws)]
+    with ThreadPoolExecutor(max_workers=min(mean_draws, os.cpu_count() or 1)) as pool:  # numpy frees the GIL
+        rows = list(pool.map(one_draw, rngs))
+    pmem, gen = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+    n = len(gen)
+    return FiniteSNRLosses(psi, Ms, pmem.mean(0), gen.mean(0), pmem.std(0, ddof=1) / np.sqrt(n),
+                           gen.std(0, ddof=1) / np.sqrt(n), pmem - gen[:, None, :])
+
+
+def _rescaled(value: np.ndarray, log_scale: np.ndarray, scale: np.ndarray, log_rest: np.ndarray) -> np.ndarray:
+    """``value * e^{log_scale - 2 scale}`` per query and size, formed in logs (0 where ``value`` is
+    0 or there is no outside part)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out = np.exp(np.log(value)[:, None] + log_scale[:, None] - 2 * scale)
+    return np.where(np.isfinite(log_rest) & (value[:, None] > 0), out, 0.0)
+
+
+def _population_pmem(a, var, n, prior, shift, e_self, psi, N, Ms, rng, inside) -> np.ndarray:
+    r"""The partial memorizers' loss per query and size, ``(Q, sizes)``, for queries whose other
+    points are the mixture :math:`\sum_k \pi_k N(a_k, \sigma_k^2 I_n)` as offsets from the query
+    :math:`y = x_j + \text{shift}` (``a``: ``(Q, K, span)``), energies
+    :math:`\tfrac{\psi}{2}\|x_i - y\|^2` and the point itself at energy ``e_self``."""
+    R2 = population.radius2((a**2).sum(-1), var, n, prior, N - 1, inside)
+    pts = population.draw_inside(a, var, R2, prior, n, N - 1, rng)
+    energy = psi[:, None] / 2 * ((pts.X**2).sum(-1) + pts.rest2)  # (Q, L)
+    beta = psi[:, None]
+    t1 = population.tilt(a, var, beta, R2, n, 1)
+    t2 = population.tilt(a, var, beta, R2, n, 2)
+    r = t1.log_mass(prior)  # log E[e^{-E} 1{outside}] per point
+    none = ~np.isfinite(r)
+    r = np.where(none, 0.0, r)
+    mass = np.where(none[:, None], 0.0, prior * t1.mass(r))  # (Q, K), summing to 1 (or 0)
+    B = (prior[:, None] * t1.first(r) + mass[..., None] * shift[:, None, :]).sum(1)  # (Q, span)
+    B = np.where(none[:, None], 0.0, B)
+    r2, S2 = population.second_moment(t2, shift, n, prior)  # e^{r2} S2 = E[e^{-2E} |x - x_j|^2 1{outside}]
+    B2 = np.where(none, 0.0, (B**2).sum(-1))
+    v = pts.X + shift[:, None, :]  # x_i - x_j in the span
+    first = np.concatenate([np.ones_like(energy)[..., None], v], -1)
+    pm = np.zeros((len(psi), len(Ms)))
+    for own, others in ((True, Ms - 1), (False, Ms)):
+        c, s1, s2_ = population.prefix_sums(pts, -energy, first, pts.rest2, np.minimum(others, N - 1))
+        m = others[None, :].astype(float)  # (1, S)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            log_rest = np.where(none[:, None], -np.inf, np.log(m) + r[:, None])
+            scale = np.maximum(c, log_rest)
+            if own:
+                scale = np.maximum(scale, -e_self[:, None])
+            top = np.where(np.isfinite(c), np.exp(c - scale), 0.0)
+            rest = np.where(np.isfinite(log_rest), np.exp(r[:, None] - scale), 0.0)  # e^{r - scale}
+            Z = s1[..., 0] * top + m * rest + (np.exp(-e_self[:, None] - scale) if own else 0.0)
+        V = s1[..., 1:] * top[..., None] + (m * rest)[..., None] * B[:, None, :]
+        W2 = s2_ * top**2 + m * (_rescaled(S2, r2, scale, log_rest) - B2[:, None] * rest**2)  # outside variance
+        loss = ((V**2).sum(-1) + np.clip(W2, 0, None)) / np.where(Z > 0, Z, 1) ** 2  # (Q, S)
+        share = Ms / N if own else 1 - Ms / N
+        pm += share[None, :] * np.where(others[None, :] > 0, loss, 0.0)
+    return pm
+
+
 def _softmax(energy: np.ndarray, self_term: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(w, w_self)`` per time: ``softmax(-energy)`` over the columns, with one more term of
     energy 0 (the memorized point itself) when ``self_term`` (else ``w_self`` is 0)."""
@@ -242,6 +344,93 @@ def colored_losses(templates, sc2: float, N: int, psi, Ms=None, samples: int = S
                            gen.std(0, ddof=1) / np.sqrt(k), pmem - gen[:, None, :])
 
 
+def colored_losses_population(templates, sc2: float, N: int, psi, Ms=None, samples: int = SAMPLES * MEAN_DRAWS,
+                              seed: int = 0, inside: int = population.INSIDE) -> FiniteSNRLosses:
+    """:func:`colored_losses` for large ``N``: per template, the colours near each query drawn
+    and the rest in expectation (:mod:`memcross.numerics.population`); the cost does not grow
+    with ``N``. A point of template ``l`` is, in :math:`z = \\sqrt{n_l}\\,c`, Gaussian
+    :math:`N(0, n_l s_c^2 I_3)` at energy :math:`\\tfrac{\\psi}{2}(\\|z - o_l\\|^2 - \\|o_l\\|^2)`
+    with :math:`o_l = p_l/\\sqrt{n_l}` (the common :math:`\\|y\\|^2` dropped)."""
+    u = np.asarray(templates, dtype=float)
+    K = u.shape[0]
+    G = u @ u.T
+    n = np.diag(G).copy()
+    w_, V = np.linalg.eigh(G)
+    root = V * np.sqrt(np.clip(w_, 0, None))
+    psi = np.atleast_1d(np.asarray(psi, dtype=float))
+    Ms = size_grid(N) if Ms is None else np.asarray(Ms, dtype=int)
+    T = len(psi)
+    prior = np.full(K, 1 / K)
+    halves = [samples // 2, samples - samples // 2]
+
+    def one_half(args) -> tuple[np.ndarray, np.ndarray]:
+        S, rng = args
+        kj = rng.integers(K, size=S)
+        cj = np.sqrt(sc2) * rng.standard_normal((S, 3))
+        e = np.einsum("kl,slc->skc", root, rng.standard_normal((S, K, 3)))  # (S, K, 3): E u_k
+        gen = np.stack([_colored_generalizer_loss(G, n, kj[i], cj[i], e[i], sc2, psi) for i in range(S)])
+        # one query per (sample, time)
+        psi_q = np.tile(psi, S)
+        kq, cq = np.repeat(kj, T), np.repeat(cj, T, 0)
+        p = G[:, kq].T[..., None] * cq[:, None, :] + np.repeat(e, T, 0) / np.sqrt(psi_q)[:, None, None]
+        o = p / np.sqrt(n)[None, :, None]  # (Q, K, 3)
+        o2 = (o**2).sum(-1)
+        var = np.broadcast_to(n * sc2, o2.shape)
+        e_self = psi_q / 2 * (n[kq] * (cq**2).sum(1) - 2 * (cq * p[np.arange(len(kq)), kq]).sum(1))
+        R2 = population.radius2(o2, var, 3, prior, N - 1, inside, offset=o2)
+        pts = population.draw_inside(-o, var, R2, prior, 3, N - 1, rng)
+        qi = np.arange(len(psi_q))[:, None]
+        o_lab = o[qi, pts.label]  # (Q, L, 3)
+        energy = psi_q[:, None] / 2 * ((pts.X**2).sum(-1) - (o_lab**2).sum(-1))
+        colour = (pts.X + o_lab) / np.sqrt(n[pts.label])[..., None]  # c_i
+        first = np.concatenate([np.ones_like(energy)[..., None],
+                                (np.eye(K)[pts.label][..., None] * colour[:, :, None, :]).reshape(*energy.shape, 3 * K)],
+                               -1)
+        t1, t2 = (replace(t, log_pref=t.log_pref + power * psi_q[:, None] / 2 * o2) for power, t in
+                  ((1, population.tilt(-o, var, psi_q[:, None], R2, 3, 1)),
+                   (2, population.tilt(-o, var, psi_q[:, None], R2, 3, 2))))
+        r = t1.log_mass(prior)
+        none = ~np.isfinite(r)
+        r = np.where(none, 0.0, r)
+        # per template: E[e^{-E} c 1{outside}] and the second moment E[e^{-2E} n_l |c|^2 1{outside}]
+        B = prior[:, None] * (t1.first(r) + o * t1.mass(r)[..., None]) / np.sqrt(n)[:, None]  # (Q, K, 3)
+        B = np.where(none[:, None, None], 0.0, B)
+        r2, S2 = population.second_moment(t2, o, 3, prior)  # e^{r2} S2 = E[e^{-2E} n_l |c|^2 1{outside}]
+        B2 = np.einsum("qlc,qmc,lm->q", B, B, G)
+        A = np.where(none, 0.0, (prior * t1.mass(r)).sum(1))
+        pm = np.zeros((len(psi_q), len(Ms)))
+        for own, others in ((True, Ms - 1), (False, Ms)):
+            c, s1, _ = population.prefix_sums(pts, -energy, first, np.zeros_like(energy), np.minimum(others, N - 1))
+            m = others[None, :].astype(float)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                log_rest = np.where(none[:, None], -np.inf, np.log(m) + r[:, None])
+                scale = np.maximum(c, log_rest)
+                if own:
+                    scale = np.maximum(scale, -e_self[:, None])
+                top = np.where(np.isfinite(c), np.exp(c - scale), 0.0)
+                rest = np.where(np.isfinite(log_rest), np.exp(r[:, None] - scale), 0.0)
+                w_self = np.exp(-e_self[:, None] - scale) if own else np.zeros_like(top)
+            Z = s1[..., 0] * top + m * rest * A[:, None] + w_self
+            C = (s1[..., 1:] * top[..., None]).reshape(*top.shape, K, 3) + (m * rest)[..., None, None] * B[:, None]
+            C[np.arange(len(kq)), :, kq] += w_self[..., None] * cq[:, None, :]
+            Zs = np.where(Z > 0, Z, 1)
+            C = C / Zs[..., None, None]
+            err = (np.einsum("qslc,qsmc,lm->qs", C, C, G) - 2 * np.einsum("qslc,qc,lq->qs", C, cq, G[:, kq])
+                   + (n[kq] * (cq**2).sum(1))[:, None])
+            loss = err + m * np.clip(_rescaled(S2, r2, scale, log_rest) - B2[:, None] * rest**2, 0, None) / Zs**2
+            share = Ms / N if own else 1 - Ms / N
+            pm += share[None, :] * np.where(others[None, :] > 0, loss, 0.0)
+        return pm.reshape(S, T, len(Ms)).transpose(0, 2, 1), gen
+
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        rows = list(pool.map(one_half, zip(halves, rngs)))
+    pmem, gen = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+    k = len(gen)
+    return FiniteSNRLosses(psi, Ms, pmem.mean(0), gen.mean(0), pmem.std(0, ddof=1) / np.sqrt(k),
+                           gen.std(0, ddof=1) / np.sqrt(k), pmem - gen[:, None, :])
+
+
 def _colored_error(C: np.ndarray, G: np.ndarray, kj: int, cj: np.ndarray) -> np.ndarray:
     r""":math:`\|\sum_l C_l \otimes u_l - c_j \otimes u_{k_j}\|^2` per time, ``C`` of shape ``(T, K, 3)``."""
     cross = np.einsum("tlc,tmc,lm->t", C, C, G)
@@ -271,12 +460,34 @@ def _colored_generalizer_loss(G, n, kj, cj, e, sc2, psi) -> np.ndarray:
     return _colored_error(C, G, kj, cj)
 
 
-def losses_of(model, psi) -> FiniteSNRLosses:
+#: From this ``N`` on, the isotropic losses draw only the points near each query
+#: (:func:`isotropic_losses_population`); below it, all of them.
+POPULATION_N = 2000
+#: The population method's sizes: fractions of ``N`` (it needs ``INSIDE`` times the smallest
+#: fraction of points near each query, about 13 here).
+POPULATION_FRACTIONS = np.linspace(0.1, 1.0, 19)
+
+
+def population_sizes(N: int) -> np.ndarray:
+    """The sizes the population method evaluates: :data:`POPULATION_FRACTIONS` of ``N``."""
+    return np.unique(np.round(POPULATION_FRACTIONS * N).astype(int))
+
+
+def losses_of(model, psi, population_method: bool | None = None) -> FiniteSNRLosses:
     """The finite-SNR losses of a data model (``isotropic`` or ``colored-templates``) at ``psi``; a
-    ValueError naming the model where it has none."""
+    ValueError naming the model where it has none. ``population_method`` (default: from
+    :data:`POPULATION_N` on) draws only the points near each query."""
     if model.name == "isotropic":
+        use = model.N >= POPULATION_N if population_method is None else population_method
+        if use:
+            return isotropic_losses_population(model.d, model.K, model.N, float(model.s2), psi,
+                                               Ms=population_sizes(model.N))
         return isotropic_losses(model.d, model.K, model.N, float(model.s2), psi)
     if model.name == "colored-templates":
+        use = model.N >= POPULATION_N if population_method is None else population_method
+        if use:
+            return colored_losses_population(model.templates, model.params["sc2"], model.N, psi,
+                                             Ms=population_sizes(model.N))
         return colored_losses(model.templates, model.params["sc2"], model.N, psi)
     raise ValueError(f"method 'finite-snr' is not available for data {model.name!r} (isotropic and "
                      "colored-templates only); use --method asymptotic")

@@ -262,12 +262,14 @@ def _finite_d_root(setting: Setting, ratio_ab, ratio_error=0.0) -> tuple[float, 
     return float(m_star / N), float(c_star), float((coefficient_error + interpolation_error) / N)
 
 
-def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, float, list[str]]:
+def _finite_snr_root(setting: Setting, lam: sp.Expr, population_method: bool | None = None
+                     ) -> tuple[float, float, float, list[str]]:
     """``(M*/N, error, C(M*), notes)`` of the finite-SNR losses (:mod:`memcross.numerics.finite_snr`):
     the smallest ``M`` whose weighted training loss is below the generalizer's, interpolated on the
     size grid. The error is the Monte Carlo standard error of the weighted gap at the root over
     its slope, plus the interpolation's (the gap's second difference over 8)."""
     from memcross.numerics.finite_snr import MEAN_DRAWS, SAMPLES, losses_of
+    from memcross.numerics.population import INSIDE as POPULATION_INSIDE
 
     model = setting.data_model
     xs, ws = nodes(lam, setting.measure, 3)  # 51 tanh-sinh nodes on an interval (a grid: its points)
@@ -275,14 +277,14 @@ def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, floa
     weight = weight / weight.sum()
     psi = np_function(setting.schedule_obj.psi)(xs)
     keep = weight > 0
-    losses = losses_of(model, psi[keep])
+    losses = losses_of(model, psi[keep], population_method)
     gaps = losses.samples @ weight[keep]  # (samples, sizes): per-sample weighted gap
     gap, se = gaps.mean(0), gaps.std(0, ddof=1) / np.sqrt(gaps.shape[0])
     Ms, N = losses.Ms, setting.N
     below = np.flatnonzero(gap <= 0)
     k = int(below[0]) if below.size else len(Ms) - 1
-    if k == 0:
-        value, error = Ms[0] / N, 1.0 / N
+    if k == 0:  # below the smallest size evaluated
+        value, error = Ms[0] / N, Ms[0] / N
     else:
         m0, m1, g0, g1 = Ms[k - 1], Ms[k], gap[k - 1], gap[k]
         slope = (g0 - g1) / (m1 - m0)  # per model size
@@ -297,9 +299,11 @@ def _finite_snr_root(setting: Setting, lam: sp.Expr) -> tuple[float, float, floa
     coef = float(np.interp(value * N, Ms, excess) / (share * cost)) if share > 0 else 0.0
     space = "the 3-dimensional colour space" if model.name == "colored-templates" else \
         f"a {setting.K + 2}-dimensional span"
+    how = (f"the {POPULATION_INSIDE} or so points nearest each query drawn, the rest in expectation"
+           if len(Ms) and Ms[0] > 1 else "every training point drawn")
     notes = [f"finite-snr: expected training losses at every time from the data model ({SAMPLES * MEAN_DRAWS} "
-             f"Monte Carlo samples per time in {space}, {len(Ms)} sizes; no collapse assumed); M*/N to about "
-             f"{error:.1g} (Monte Carlo and interpolation)"]
+             f"Monte Carlo samples per time in {space}, {how}, {len(Ms)} sizes; no collapse assumed); M*/N to "
+             f"about {error:.1g} (Monte Carlo and interpolation)"]
     return float(value), float(error), coef, notes
 
 
