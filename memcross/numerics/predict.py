@@ -233,6 +233,10 @@ def _digits(value: float, error: float) -> int:
     return max(1, min(15, int(math.floor(-math.log10(error / abs(value))))))
 
 
+#: Up to this N the finite-d root looks at every size; beyond, it bisects (``g`` falls with ``M``).
+ALL_SIZES_N = 4096
+
+
 def _finite_d_root(setting: Setting, ratio_ab, ratio_error=0.0) -> tuple[float, float, float]:
     """Root of :math:`(1 - M/N) C(M) - A/B` over :math:`M \\in [1, N]`, interpolated; returns
     ``(M*/N, C(M*), error)``, with :math:`C(M)` the data model's finite-size coefficient
@@ -246,18 +250,39 @@ def _finite_d_root(setting: Setting, ratio_ab, ratio_error=0.0) -> tuple[float, 
     model = setting.data_model
     entry = finite_size(model)
     N = setting.N
-    Ms = np.arange(1, N + 1)
-    cs = entry.coefficients(model, Ms)
-    g = (1 - Ms / N) * cs - float(ratio_ab)
-    if g[0] <= 0:
-        return 1.0 / N, float(cs[0]), 1.0 / N
-    k = int(np.argmax(g <= 0))  # first size where the partial memorizer wins (g[N-1] < 0 always)
+
+    def g_at(sizes):
+        sizes = np.asarray(sizes, dtype=int)
+        cs = entry.coefficients(model, sizes)
+        return (1 - sizes / N) * cs - float(ratio_ab), cs
+
+    if N <= ALL_SIZES_N:
+        Ms = np.arange(1, N + 1)
+        g, cs = g_at(Ms)
+        if g[0] <= 0:
+            return 1.0 / N, float(cs[0]), 1.0 / N
+        k = int(np.argmax(g <= 0))  # first size where the partial memorizer wins (g[N-1] < 0 always)
+    else:  # g falls with M: bisect for the first size where it is <= 0, then take its neighbours
+        lo, hi = 1, N
+        g_lo, c_lo = g_at([1])
+        if g_lo[0] <= 0:
+            return 1.0 / N, float(c_lo[0]), 1.0 / N
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if g_at([mid])[0][0] <= 0:
+                hi = mid
+            else:
+                lo = mid
+        Ms = np.arange(max(1, lo - 1), min(N, hi + 1) + 1)
+        g, cs = g_at(Ms)
+        k = int(np.flatnonzero(Ms == hi)[0])
     m0, m1, g0, g1 = Ms[k - 1], Ms[k], g[k - 1], g[k]
     m_star = m0 + g0 / (g0 - g1) * (m1 - m0)
     c_star = cs[k - 1] + (cs[k] - cs[k - 1]) * (m_star - m0)
     slope = abs(g0 - g1)  # per model size
     coefficient_error = ((1 - m_star / N) * c_star * entry.relative_error + float(ratio_error)) / slope
-    curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < N - 1), default=0.0)
+    curvature = max((abs(g[j - 1] - 2 * g[j] + g[j + 1]) for j in (k - 1, k) if 0 < j < len(Ms) - 1),
+                    default=0.0)
     interpolation_error = curvature / 8 / slope
     return float(m_star / N), float(c_star), float((coefficient_error + interpolation_error) / N)
 

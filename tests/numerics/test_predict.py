@@ -197,3 +197,19 @@ def test_float64_roundoff_is_not_a_negative_weight():
         predict(Setting(weighting="custom", weight_expr="t - 0.5"))
     with pytest.raises(ValueError, match="not integrable"):  # not "negative"
         predict(Setting(schedule="vp-linear", weighting="elbo", time="interval:0,1"))
+
+
+def test_finite_d_bisection_finds_the_same_root_as_every_size(monkeypatch):
+    """Past ALL_SIZES_N the finite-d root bisects; on a setting both can take, they agree."""
+    predict_module = sys.modules["memcross.numerics.predict"]
+    setting = Setting(N=3000)
+    every = predict_module.predict(setting, "finite-d")
+    monkeypatch.setattr(predict_module, "ALL_SIZES_N", 100)
+    bisected = predict_module.predict(setting, "finite-d")
+    assert bisected.value == every.value and bisected.coefficient == every.coefficient
+    assert abs(bisected.error - every.error) < 1e-9
+
+
+def test_finite_d_reaches_a_million_points():
+    record = predict(Setting(N=1_000_000), "finite-d")
+    assert 0.5 < record.value < 0.7 and record.error < 1e-4
