@@ -36,6 +36,7 @@ def _grid_values(spec: str) -> tuple[str, list]:
 def _cmd_predict(args) -> int:
     import itertools
     import json
+    from dataclasses import replace
 
     from memcross.numerics.predict import predict, sweep
     from memcross.numerics.tables import render_table
@@ -53,7 +54,14 @@ def _cmd_predict(args) -> int:
         raise UsageError("--fast only applies to --grid sweeps (a single prediction is exact already)")
     if not grids:
         setting = _setting_from_dict(base)
-        record = predict(setting, method, dps)
+        try:
+            record = predict(setting, method, dps)
+        except ValueError as err:
+            if args.method_given or method == "asymptotic":
+                raise
+            # the default method cannot take this setting: the paper's formula, saying why
+            record = predict(setting, "asymptotic", dps)
+            record = replace(record, notes=(*record.notes, f"{method} (the default) not used: {err}"))
         if args.json:
             print(record.to_json(indent=2))
             return 0
@@ -109,11 +117,23 @@ def _summary(setting, record) -> str:
         f"  lambda_t = {show_text(cross.lam)}   (weight in x0 units)",
         "  Delta_gen(t) = d s2 / (1 + psi_t s2)   (Theorem 3.1);  Delta_pmem(M) = C (1 - M/N) d s2   (Theorem 3.2)",
         "  M*/N = 1 - E_t[lambda/(1 + psi s2)] / (C E_t[lambda])",
-        f"       = {show_text(cross.ratio)}" if record.method == "asymptotic" else
-        "  finite-d: C = C(d, K, N, M) from nearest-neighbour order statistics; M* solves (1 - M/N) C(M) E[lambda] = E[lambda/(1+psi s2)]",
+        f"       = {show_text(cross.ratio)}   (the paper's formula)",
+        *_method_lines(record.method, "E[lambda/(1+psi s2)]"),
         "",
     ]
     return "\n".join(lines + _result_lines(setting, record))
+
+
+def _method_lines(method: str, generalizer: str) -> list[str]:
+    """How a method other than the paper's formula finds M* (nothing for the formula itself)."""
+    if method == "finite-d":
+        return ["  finite-d: C = C(M) from the nearest memorized point's order statistics; "
+                f"M* solves (1 - M/N) C(M) E[lambda] = {generalizer}"]
+    if method == "finite-snr":
+        return ["  finite-snr: the expected training losses of the partial memorizer (M points) and of the "
+                "generalizer at every time, from the data model (no collapse); M* is where their weighted "
+                "averages cross"]
+    return []
 
 def _data_model_summary(setting, record) -> str:
     """The summary of a prediction for a data model other than the isotropic mixture."""
@@ -125,20 +145,30 @@ def _data_model_summary(setting, record) -> str:
         "derivation summary:",
         f"  Delta_gen(t) = {model.formulas['generalizer']}",
         f"  Delta_pmem(M) = C (1 - M/N) c,  c = {model.formulas['point cost']}",
-        "  M*/N = 1 - E_t[lambda Delta_gen / c] / (C E_t[lambda])" if record.method == "asymptotic" else
-        "  finite-d: C = C(M) from the nearest memorized point's order statistics; "
-        "M* solves (1 - M/N) C(M) E[lambda] = E[lambda Delta_gen / c]",
+        "  M*/N = 1 - E_t[lambda Delta_gen / c] / (C E_t[lambda])   (the paper's formula)",
+        *_method_lines(record.method, "E[lambda Delta_gen / c]"),
         "",
     ]
     return "\n".join(lines + _result_lines(setting, record))
 
 def _result_lines(setting, record) -> list[str]:
+    value = record.value_text
+    if record.method == "finite-snr" and record.error > 0:  # a Monte Carlo number: to the error's first digit
+        import math
+
+        decimals = max(0, -math.floor(math.log10(record.error)))
+        value = f"{record.value:.{decimals}f} ± {record.error:.1g}"
     lines = [
-        f"M*/N = {record.value_text}   (method {record.method}, {record.dps} digits, error estimate {record.error:.3g})",
+        f"M*/N = {value}   (method {record.method}, {record.dps} digits, error estimate {record.error:.3g})",
         f"M*   = {record.M_star:.6g} for N = {setting.N}",
     ]
     if record.method == "finite-d":
         lines.append(f"C(M*) = {record.coefficient:.6g}")
+    if record.method != "asymptotic":
+        from memcross.numerics.predict import predict
+
+        paper = predict(setting.replace(C=1), "asymptotic")
+        lines.append(f"paper's formula (C = 1, the memorizer collapsed at every time): M*/N = {paper.value_text}")
     lines += [f"note: {n}" for n in record.notes]
     lines.append("(run `memcross derive` for every step, `memcross derive --verify` to prove them)"
                  if setting.data_model.name == DEFAULT_DATA else

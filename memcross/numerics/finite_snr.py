@@ -473,10 +473,19 @@ def population_sizes(N: int) -> np.ndarray:
     return np.unique(np.round(POPULATION_FRACTIONS * N).astype(int))
 
 
+#: The variances the Monte Carlo takes (float64 squares of distances stay finite within it).
+VARIANCE_RANGE = (1e-30, 1e30)
+
+
 def losses_of(model, psi, population_method: bool | None = None) -> FiniteSNRLosses:
     """The finite-SNR losses of a data model (``isotropic`` or ``colored-templates``) at ``psi``; a
     ValueError naming the model where it has none. ``population_method`` (default: from
     :data:`POPULATION_N` on) draws only the points near each query."""
+    variance = float(model.s2) if model.name == "isotropic" else float(model.params.get("sc2", 1.0))
+    if not VARIANCE_RANGE[0] <= variance <= VARIANCE_RANGE[1]:
+        name = "s2" if model.name == "isotropic" else "sc2"
+        raise ValueError(f"method 'finite-snr' takes {name} in [{VARIANCE_RANGE[0]:g}, {VARIANCE_RANGE[1]:g}] "
+                         f"(its Monte Carlo is in float64), got {variance:g}; use --method asymptotic")
     if model.name == "isotropic":
         use = model.N >= POPULATION_N if population_method is None else population_method
         if use:

@@ -93,7 +93,8 @@ class DataModel:
     #: Setting fields this model defaults differently when a command line leaves them out.
     setting_defaults: ClassVar[dict] = {}
     #: The prediction method a command line uses when none is named.
-    default_method: ClassVar[str] = "asymptotic"
+    #: The method ``memcross predict`` uses when none is named: the most accurate one there is.
+    default_method: ClassVar[str] = "finite-snr"
     #: Plain-text formulas for summaries: ``generalizer`` (Delta_gen) and ``point cost`` (c).
     formulas: ClassVar[dict[str, str]] = {"generalizer": "the generalizer's MMSE", "point cost": "its total variance",
                                           "short": "Delta_gen theory", "theorem": "theory"}
@@ -200,7 +201,6 @@ class ColoredTemplates(DataModel):
     name = "colored-templates"
     exact_statistics = False
     setting_defaults = {"K": 6, "N": 100}  # the paper's image experiment
-    default_method = "finite-d"  # the asymptotic C = 1 misses the 3-dimensional colour space's order statistics
     formulas = {"generalizer": "(1/K) sum_k 3 l_k / (1 + psi_t l_k),  l_k = sc2 ||u_k||^2   (rank-3 MMSE per template)",
                 "point cost": "(1/K) sum_k 3 l_k   (mean colour variance)", "short": "(1/K) sum 3l/(1+psi l)",
                 "theorem": "the rank-3 MMSE"}

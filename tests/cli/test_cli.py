@@ -87,10 +87,17 @@ def test_bad_input_one_line_exit_2(args, message):
 
 
 def test_predict_default_prints_value_and_summary():
+    """By default the most accurate method (finite-snr, exact crossover 0.7925 for data seed 0),
+    with the paper's formula beside it and its derivation summary."""
     out = run("predict")
     assert out.returncode == 0, out.stderr
-    assert "M*/N = 0.66035964" in out.stdout and "derivation summary" in out.stdout
-    assert "M*   = 132.072 for N = 200" in out.stdout
+    assert "(method finite-snr" in out.stdout and "derivation summary" in out.stdout
+    value = float(out.stdout.split("M*/N = ")[-2].split()[0])
+    assert abs(value - 0.7925) < 0.015
+    assert "paper's formula (C = 1, the memorizer collapsed at every time): M*/N = 0.66035964" in out.stdout
+    assert "= 16508991/25000000   (the paper's formula)" in out.stdout
+    out = run("predict", "--method", "asymptotic")
+    assert "M*/N = 0.66035964" in out.stdout and "M*   = 132.072 for N = 200" in out.stdout
 
 
 def test_predict_json_grid_table_and_plot(tmp_path):

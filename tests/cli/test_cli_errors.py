@@ -119,7 +119,7 @@ def test_table_reads_a_study_store(tmp_path, capsys, stored):
 
 def test_csv_digits(tmp_path, capsys):
     path = tmp_path / "r.json"
-    assert main(["predict", "--json"]) == 0
+    assert main(["predict", "--method", "asymptotic", "--json"]) == 0
     path.write_text(capsys.readouterr().out)
     assert main(["table", str(path), "--format", "csv", "--columns", "value"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == "0.66035964"

@@ -100,7 +100,7 @@ def test_colored_templates_predict_and_exact(tmp_path):
     out = call("predict", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--json")
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
-    assert rec["method"] == "finite-d" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates:templates=blobs,side=8,seed=1"
+    assert rec["method"] == "finite-snr" and 0 < rec["value"] < 1 and rec["setting"]["data"] == "colored-templates:templates=blobs,side=8,seed=1"
     assert rec["setting"]["K"] == 6 and rec["setting"]["N"] == 100 and rec["setting"]["d"] == 3 * 64
     out = call("exact", "--data", "colored-templates", "--templates", "blobs:side=8,seed=1", "--train", "40",
               "--draws", "2", "--store", str(tmp_path / "s.sqlite"))
