@@ -49,6 +49,8 @@ def _cmd_predict(args) -> int:
     base = _with_data_defaults({**base, **_setting_fields(args)})
     if args.method_given or method is None:  # the data model's default method unless one is named
         method = args.method if args.method_given else parse_data_spec(base.get("data", DEFAULT_DATA))[0].default_method
+        if args.fast and not args.method_given:
+            method = "asymptotic"  # the float64 fast path is the paper's formula's
     grids = [_grid_values(g) for g in args.grid or []]
     if args.fast and not grids:
         raise UsageError("--fast only applies to --grid sweeps (a single prediction is exact already)")

@@ -120,6 +120,8 @@ def tilt(a: np.ndarray, var: np.ndarray, beta: np.ndarray, R2: np.ndarray, n: in
     x = R2 / v
     q0, q2 = ncx2_sf(x, n, lam), ncx2_sf(x, n + 2, lam)
     q4 = ncx2_sf(x, n + 4, lam) if power > 1 else np.zeros_like(q0)  # only second moments need it
+    # where the mass outside underflows, so do its moments (their ratios to it stay polynomial in x)
+    q2, q4 = np.where(q0 > 0, q2, 0.0), np.where(q0 > 0, q4, 0.0)
     return Tilted(log_pref, m, v, lam, q0, q2, q4)
 
 
