@@ -48,9 +48,15 @@ def _list_rows(what: str) -> list[dict]:
             rows.append({"name": name, "parameters (defaults)": ", ".join(params) or "- (the setting's d, K, s2)",
                          "setting defaults": fields or "-", "description": cls.description})
         return rows
-    from memcross.validation.presets import PRESETS
+    from memcross.validation.presets import DATA_PRESETS, PRESETS
 
-    return [{"name": n, **p} for n, p in PRESETS.items()]
+    rows = []
+    for data, presets in [("isotropic", PRESETS), *DATA_PRESETS.items()]:
+        for n, p in presets.items():
+            rest = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("steps", "draws", "n_eval"))
+            rows.append({"name": n, "data": data, "steps": p["steps"], "draws": p["draws"], "n_eval": p["n_eval"],
+                         "training": rest or "the defaults (docs/validation.md)"})
+    return rows
 
 def _target_names() -> list[str]:
     from memcross.theory.targets import target_names

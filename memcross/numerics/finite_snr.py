@@ -473,6 +473,15 @@ def population_sizes(N: int) -> np.ndarray:
     return np.unique(np.round(POPULATION_FRACTIONS * N).astype(int))
 
 
+#: The data models whose finite-SNR losses are modelled.
+DATA_MODELS = ("isotropic", "colored-templates")
+
+
+def has_finite_snr(model) -> bool:
+    """Whether :func:`losses_of` models ``model``'s losses."""
+    return model.name in DATA_MODELS
+
+
 #: The variances the Monte Carlo takes (float64 squares of distances stay finite within it).
 VARIANCE_RANGE = (1e-30, 1e30)
 

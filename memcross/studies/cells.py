@@ -60,13 +60,14 @@ def _compute(cell: Cell) -> dict:
 
 @cell_method("predict")
 def predict_cell(cell: Cell) -> dict:
-    """``M*/N`` of the asymptotic formula with ``C = 1`` and of finite-d."""
+    """``M*/N`` of the asymptotic formula with ``C = 1``, of finite-d and of finite-snr."""
     from memcross.numerics.excess import has_finite_size
+    from memcross.numerics.finite_snr import has_finite_snr
     from memcross.numerics.predict import predict
 
     base = Setting.from_dict(cell.setting).replace(C=1)
     finite = predict(base, "finite-d").value if has_finite_size(base.data_model) else None
-    snr = predict(base, "finite-snr").value if base.data_model.name == "isotropic" else None
+    snr = predict(base, "finite-snr").value if has_finite_snr(base.data_model) else None
     return PredictedCrossover(predict(base, "asymptotic").value, finite, snr).to_dict()
 
 

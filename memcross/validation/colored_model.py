@@ -1,7 +1,9 @@
 r"""The trained coloured-template family: ``M`` rank-3 components per model, several sizes in one batch.
 
 A model of size ``M`` has trainable templates :math:`u_k` (``(M, P)``), colour means :math:`m_k`
-(``(M, 3)``) and **one colour log-variance** :math:`\log v`; component ``k`` is
+(``(M, 3)``) and **one colour standard deviation** :math:`\sqrt v` (``variance_param="std"``, the
+default: it reaches a variance of 1e-12 and back within a training budget, as the authors' model
+does) or, as an option, one log-variance :math:`\log v` (``"log-var"``); component ``k`` is
 :math:`\mathcal N(m_k \otimes u_k,\ v\,(I_3 \otimes u_k u_k^\top))`, uniform priors — the model
 class of the data (:func:`~memcross.validation.lowrank.colored_templates`), so the generalizer
 (the true templates, colour means and :math:`v = s_c^2`) and every partial memorizer (one
@@ -109,9 +111,20 @@ def colored_posterior_mean(x: torch.Tensor, alpha, sigma, templates: torch.Tenso
     return ((w.unsqueeze(1) * cbar) @ u).reshape(B, D)
 
 
+#: The parameterizations of the colour variance: its standard deviation or its log.
+VARIANCE_PARAMS = ("std", "log-var")
+
+
+def check_variance_param(name) -> None:
+    """Raise ValueError unless ``name`` is one of :data:`VARIANCE_PARAMS`."""
+    if name not in VARIANCE_PARAMS:
+        raise ValueError(f"--variance-param must be one of {', '.join(VARIANCE_PARAMS)}, got {name!r}")
+
+
 class ColoredFamily:
     """Parameters of ``len(sizes)`` coloured-template models, concatenated without padding:
-    ``templates`` ``(sum(sizes), P)``, ``colours`` ``(sum(sizes), 3)``, ``log_var`` ``(S,)``.
+    ``templates`` ``(sum(sizes), P)``, ``colours`` ``(sum(sizes), 3)`` and ``scale`` ``(S,)``, each
+    model's colour standard deviation (``variance_param="std"``) or log-variance (``"log-var"``).
 
     >>> from memcross.validation.lowrank import make_colored_data
     >>> data = make_colored_data(np.eye(2, 4) + 0.5, N=6, seed=0)
@@ -123,34 +136,44 @@ class ColoredFamily:
 
     init_names = staticmethod(init_names)
     check_init = staticmethod(check_init)
+    variance_params = VARIANCE_PARAMS
 
-    def __init__(self, sizes, templates: torch.Tensor, colours: torch.Tensor, log_var: torch.Tensor):
+    def __init__(self, sizes, templates: torch.Tensor, colours: torch.Tensor, scale: torch.Tensor,
+                 variance_param: str = "std"):
+        check_variance_param(variance_param)
         self.sizes = [int(m) for m in sizes]
         self.offsets = [0]
         for m in self.sizes[:-1]:
             self.offsets.append(self.offsets[-1] + m)
-        self.templates, self.colours, self.log_var = templates, colours, log_var
+        self.templates, self.colours, self.scale = templates, colours, scale
+        self.variance_param = variance_param
+
+    def _variance_of(self, scale: torch.Tensor) -> torch.Tensor:
+        return scale**2 if self.variance_param == "std" else scale.exp()
 
     @classmethod
     def initialize(cls, data, sizes, init: str = "pmem", seed: int = 0, variance: float | None = None,
-                   dtype=torch.float32, device="cpu") -> ColoredFamily:
+                   dtype=torch.float32, device="cpu", variance_param: str = "std") -> ColoredFamily:
         """A family of ``len(sizes)`` models on ``data``, each initialized by ``init`` from generator seed ``seed``;
-        ``variance`` overrides the init's starting variance (kept as its log)."""
+        ``variance`` overrides the init's starting variance (kept as its root or its log, by
+        ``variance_param``)."""
+        check_variance_param(variance_param)
         fn, v = INITS.resolve(init, variance)
         gen = torch.Generator().manual_seed(int(seed))
         parts = [fn(data, M, gen) for M in sizes]
         u = torch.cat([p[0] for p in parts])
         m = torch.cat([p[1] for p in parts])
-        lv = torch.full((len(sizes),), float(np.log(v)), dtype=torch.float64)
-        return cls(sizes, *(t.to(dtype=dtype, device=device) for t in (u, m, lv)))
+        start = float(np.sqrt(v)) if variance_param == "std" else float(np.log(v))
+        scale = torch.full((len(sizes),), start, dtype=torch.float64)
+        return cls(sizes, *(t.to(dtype=dtype, device=device) for t in (u, m, scale)), variance_param=variance_param)
 
     def parameters(self) -> list[torch.Tensor]:
-        """The trainable tensors: ``[templates, colours, log_var]``."""
-        return [self.templates, self.colours, self.log_var]
+        """The trainable tensors: ``[templates, colours, scale]``."""
+        return [self.templates, self.colours, self.scale]
 
     def variance(self) -> torch.Tensor:
-        """Each model's variance ``exp(log_var)``, shape ``(S,)``, detached."""
-        return self.log_var.detach().exp()
+        """Each model's colour variance (``std ** 2`` or ``exp(log_var)``), shape ``(S,)``, detached."""
+        return self._variance_of(self.scale.detach())
 
     def _slices(self):
         return [slice(o, o + m) for o, m in zip(self.offsets, self.sizes)]
@@ -177,7 +200,7 @@ class ColoredFamily:
         out = []
         for i, sl in enumerate(self._slices()):
             u, m = self.templates[sl], self.colours[sl]
-            *_, logits, cbar = _terms(X, u, m, self.log_var[i].exp(), alpha, sigma**2)
+            *_, logits, cbar = _terms(X, u, m, self._variance_of(self.scale[i]), alpha, sigma**2)
             f = (torch.softmax(logits, 1).unsqueeze(1) * cbar) @ u
             out.append((f.reshape(B, D) - x0) / sigma.reshape(-1, 1))
         return torch.stack(out, dim=1)
@@ -185,7 +208,7 @@ class ColoredFamily:
     def loss_and_grad(self, x0: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor,
                       kappa: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         r"""Per-size loss :math:`\frac1B\sum_b\kappa_b\|e_{bs}\|^2` and its gradient with respect to
-        ``(templates, colours, log_var)``, by hand (tested against autograd on :meth:`x0_error`).
+        ``(templates, colours, scale)``, by hand (tested against autograd on :meth:`x0_error`).
 
         The pixel work is three products over all models' templates at once — :math:`p = X_t U^\top`
         and the template gradient :math:`G_p^\top X_t + W_c^\top G_f` — and two per model
@@ -194,7 +217,8 @@ class ColoredFamily:
         P = D // 3
         U = self.templates.detach()
         Mc = self.colours.detach()
-        v_all = self.log_var.detach().exp()
+        scale = self.scale.detach()
+        v_all = self._variance_of(scale)
         a = alpha.reshape(B)
         s2 = sigma.reshape(B) ** 2
         a1, s21 = a.reshape(B, 1), s2.reshape(B, 1)
@@ -259,7 +283,7 @@ class ColoredFamily:
             g_U[sl] += 2 * g_n.unsqueeze(1) * u
             g_p_all[:, :, sl] = g_p
             g_M[sl] = g_m
-            g_lv[i] = v * g_v
+            g_lv[i] = (2 * scale[i] if self.variance_param == "std" else v) * g_v  # dv/dscale
         g_U += g_p_all.reshape(3 * B, -1).T @ Xf
         return loss, [g_U, g_M, g_lv]
 
@@ -273,9 +297,10 @@ class ColoredFamily:
         return int(itemsize * (18 * B * d + 3 * B * (2 * total + 20 * max(sizes))))
 
     def state(self) -> dict:
-        """A checkpointable state: ``sizes`` and detached CPU copies of the three parameter tensors."""
-        return {"sizes": self.sizes, **{k: t.detach().cpu() for k, t in
-                                        zip(("templates", "colours", "log_var"), self.parameters())}}
+        """A checkpointable state: ``sizes`` and detached CPU copies of the three parameter tensors
+        (the third named ``std`` or ``log_var``)."""
+        names = ("templates", "colours", "std" if self.variance_param == "std" else "log_var")
+        return {"sizes": self.sizes, **{k: t.detach().cpu() for k, t in zip(names, self.parameters())}}
 
 
 def colored_denoiser(arrays: dict) -> Callable:

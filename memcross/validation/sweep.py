@@ -391,12 +391,10 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     (:meth:`ValidationPlan.check_memory`): a mistake is refused here, before any data or store."""
     dev = resolve_device(device)
     name = preset or ("paper" if dev.type == "cuda" else "quick")
-    p = get_preset(name)
-    steps = train_overrides.pop("steps", None)
-    draws = train_overrides.pop("draws", None)
-    steps = p["steps"] if steps is None else steps
-    draws = p["draws"] if draws is None else draws
-    train = TrainConfig(steps=steps, draws=draws, **{k: v for k, v in train_overrides.items() if v is not None})
+    p = get_preset(name, setting.data_model.name)
+    given = {k: v for k, v in train_overrides.items() if v is not None}
+    train_fields = {f: p[f] for f in p if f not in ("n_eval",)}  # the preset's, unless given
+    train = TrainConfig(**{**train_fields, **given})
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
     plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
                           exact_draws, refine=refine, device=str(dev), preset=name)

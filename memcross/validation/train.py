@@ -87,6 +87,10 @@ class TrainConfig:
     weighting: str = "eps-uniform"
     seed: int = 0
     dtype: str = "float32"
+    #: Clip each model's gradient to this norm (the authors clip at 1e3); None: no clipping.
+    clip: float | None = None
+    #: The coloured family's variance parameter (``std``, its default, or ``log-var``); None: the family's.
+    variance_param: str | None = None
 
     def __post_init__(self):
         """Every field is checked here, before any data or store exists; the messages name the
@@ -109,6 +113,12 @@ class TrainConfig:
             raise ValueError(f"--update-ema must be a number in (0, 1) or unset, got {self.update_ema!r}")
         if self.init_variance is not None and not (_finite_number(self.init_variance) and self.init_variance > 0):
             raise ValueError(f"--init-variance must be a finite positive number, got {self.init_variance!r}")
+        if self.clip is not None and not (_finite_number(self.clip) and self.clip > 0):
+            raise ValueError(f"--clip must be a finite positive number or unset, got {self.clip!r}")
+        if self.variance_param is not None:
+            from memcross.validation.colored_model import check_variance_param
+
+            check_variance_param(self.variance_param)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         check_any_init(self.init)
@@ -136,6 +146,9 @@ class TrainConfig:
         """The options as a plain dict (``betas`` as a list)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        for name in ("clip", "variance_param"):  # left out unset, so runs stored before they existed keep their keys
+            if out[name] is None:
+                del out[name]
         return out
 
     def learning_rate(self, step: int) -> float:
@@ -188,8 +201,18 @@ class Trainer:
         self.loss_process = Process(train_setting)
         family = trainable_family(data.data_model)
         family.check_init(config.init)
+        options = {}
+        if config.variance_param is not None:
+            if not hasattr(family, "variance_params"):
+                raise ValueError(f"--variance-param applies to the coloured-template family, not to data "
+                                 f"{data.data_model.name!r}")
+            options["variance_param"] = config.variance_param
         self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
-                                        self.device)
+                                        self.device, **options)
+        total = sum(self.sizes)
+        self._rows = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes)).to(self.device)
+        self._row_of = [self._rows if p.shape[0] == total else torch.arange(len(self.sizes), device=self.device)
+                        for p in self.family.parameters()]
         for p in self.family.parameters():
             p.requires_grad_(True)
         self.gen = torch.Generator().manual_seed(int(config.seed) + 1)
@@ -241,6 +264,15 @@ class Trainer:
         return (kappa.unsqueeze(1) * (e * e).sum(2)).mean(0)
 
     @torch.no_grad()
+    def _clipped(self, grads) -> list[torch.Tensor]:
+        """Each model's gradient scaled down to norm at most ``clip`` (the models are independent)."""
+        sq = torch.zeros(len(self.sizes), dtype=torch.float64, device=self.device)
+        for g, rows in zip(grads, self._row_of):
+            sq.index_add_(0, rows, (g.double() ** 2).reshape(g.shape[0], -1).sum(1))
+        factor = (self.config.clip / sq.sqrt().clamp_min(1e-300)).clamp(max=1.0)
+        return [g * factor[rows].to(g.dtype).reshape(-1, *([1] * (g.dim() - 1))) for g, rows in zip(grads, self._row_of)]
+
+    @torch.no_grad()
     def _adam(self, grads, lr: float) -> None:
         b1, b2 = self.config.betas
         k = self.step + 1
@@ -267,6 +299,8 @@ class Trainer:
             loss = per_size.detach().double().cpu()
             if not bool(torch.isfinite(loss).all()):
                 self._diverged(loss.tolist(), "the loss", self.step + 1)
+            if self.config.clip is not None:
+                grads = self._clipped(grads)
             self._adam(grads, self.config.learning_rate(self.step))
             self.step += 1
             self._window += loss

@@ -34,11 +34,25 @@ def test_posterior_mean_matches_woodbury(alpha, sigma):
 
 @pytest.mark.parametrize("init", ["pmem", "oracle", "random"])
 @pytest.mark.parametrize("weighting,target", [("eps-uniform", "eps"), ("x0-uniform", "x0")])
-def test_hand_gradient_equals_autograd(small, init, weighting, target, hand_gradient_matches_autograd):
+@pytest.mark.parametrize("variance_param", ["std", "log-var"])
+def test_hand_gradient_equals_autograd(small, init, weighting, target, variance_param,
+                                       hand_gradient_matches_autograd):
     data, proc = small
     cfg = TrainConfig(steps=10, draws=2, dtype="float64", init=init, init_variance=0.3, weighting=weighting,
-                      target=target)
+                      target=target, variance_param=variance_param)
     hand_gradient_matches_autograd(Trainer(data, proc, [3, 7, 12], cfg))
+
+
+@pytest.mark.parametrize("variance_param, start", [("std", 1e-6), ("log-var", np.log(1e-12))])
+def test_the_variance_parameter_is_the_colour_std_by_default(small, variance_param, start):
+    data, proc = small
+    options = {} if variance_param == "std" else {"variance_param": variance_param}
+    tr = Trainer(data, proc, [3, 12], TrainConfig(steps=10, draws=2, init_variance=1e-12, **options))
+    assert tr.family.variance_param == variance_param
+    assert float(tr.family.scale.detach()[0]) == pytest.approx(start, rel=1e-6)
+    assert float(tr.family.variance()[1]) == pytest.approx(1e-12, rel=1e-5)
+    assert set(tr.family.state()) == {"sizes", "templates", "colours",
+                                      "std" if variance_param == "std" else "log_var"}
 
 
 #: Float32 unit roundoff, 2^-24.

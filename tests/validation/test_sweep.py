@@ -56,6 +56,21 @@ def test_presets_and_defaults():
         plan_from(Setting(), "quick", device="cpu", steps=0)
 
 
+def test_coloured_presets_are_the_authors_protocol():
+    """The coloured paper preset: 100,000 steps, warm-up over 5,000 steps to 1e-4, then linear to
+    1e-8, gradients clipped at norm 1e3, colour standard deviation from 1e-6 (variance 1e-12)."""
+    setting = Setting(data="colored-templates:templates=blobs,side=8", K=6, N=100)
+    plan = plan_from(setting, "paper", device="cpu", check_memory=False)
+    t = plan.train
+    assert (t.steps, t.lr, t.final_lr, t.clip, t.init_variance, t.variance_param) == \
+        (100_000, 1e-4, 1e-8, 1e3, 1e-12, "std")
+    assert round(t.warmup * t.steps) == 5000 and t.learning_rate(4999) == pytest.approx(1e-4)
+    assert t.learning_rate(t.steps - 1) == pytest.approx(1e-8)
+    quick = plan_from(setting, "quick", device="cpu", check_memory=False, lr=5e-3, variance_param="log-var")
+    assert quick.train.lr == 5e-3 and quick.train.variance_param == "log-var"  # what is given wins
+    assert plan_from(Setting(), "paper", device="cpu", check_memory=False).train.clip is None
+
+
 def test_bad_plans():
     with pytest.raises(ValueError, match=r"M must be a positive integer \(at most N = 20\)"):
         tiny_plan(sizes=(4, 21))

@@ -165,3 +165,36 @@ def test_non_finite_history_is_never_converged():
         assert out["converged"] is False and out["finite"] is False
     short = History([10, 20], [[float("nan")], [float("nan")]], [[0.5], [0.5]])
     assert convergence(short, 0)["converged"] is False
+
+
+def test_clipping_bounds_each_models_gradient_on_its_own():
+    """Per model: a gradient above ``clip`` is scaled to norm ``clip``, one below is left alone,
+    and a model's factor does not depend on the other models' gradients."""
+    from memcross.templates import load_templates
+    from memcross.validation.lowrank import make_colored_data
+
+    data = make_colored_data(load_templates("blobs:side=5", 3), N=12, sc2=1.0, seed=0)
+    proc = Process(Setting(d=data.d, K=3, N=12))
+    tr = Trainer(data, proc, [3, 12], TrainConfig(steps=10, draws=2, clip=1.0))
+    grads = [torch.ones_like(p) for p in tr.family.parameters()]
+    grads = [g.clone() for g in grads]
+    grads[0][3:] *= 1e-4  # model 2's templates tiny
+    grads[1][3:] *= 1e-4
+    grads[2][1] = 1e-4
+    clipped = tr._clipped(grads)
+
+    def norm(gs, model):
+        rows = slice(0, 3) if model == 0 else slice(3, 15)
+        return float(sum((g[rows] ** 2).sum() for g in gs[:2]) + gs[2][model] ** 2) ** 0.5
+
+    assert norm(clipped, 0) == pytest.approx(1.0, rel=1e-6)
+    assert norm(clipped, 1) == pytest.approx(norm(grads, 1), rel=1e-6) and norm(grads, 1) < 1
+    with pytest.raises(ValueError, match="--clip must be a finite positive number"):
+        TrainConfig(clip=-1.0)
+
+
+def test_unset_new_options_keep_the_stored_config_keys():
+    assert "clip" not in TrainConfig().to_dict() and "variance_param" not in TrainConfig().to_dict()
+    assert TrainConfig(clip=1e3).to_dict()["clip"] == 1e3
+    with pytest.raises(ValueError, match="--variance-param must be one of std, log-var"):
+        TrainConfig(variance_param="var")
