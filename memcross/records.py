@@ -261,7 +261,7 @@ class SizeResult(Record):
 @dataclass(frozen=True, kw_only=True)
 class SweepSummary(Record):
     """The summary row of a sweep: its setting and plan, the predicted ``M*/N`` (asymptotic with
-    ``C = 1``, finite-d), the exact one, the observed transition (start / 50% / end), sizes that
+    ``C = 1``, finite-d, finite-snr), the exact one, the observed transition (start / 50% / end), sizes that
     had not converged, and the generalizer's and memorizer's weighted losses."""
 
     RECORD = "sweep summary"
@@ -280,6 +280,7 @@ class SweepSummary(Record):
     seed: int
     predicted_c1: float
     predicted_finite_d: float
+    predicted_finite_snr: float | None = omitted()
     exact: float
     observed_start: float | None
     observed_mid: float | None

@@ -45,7 +45,8 @@ def _cmd_table(args) -> int:
     _write_or_print(table, args.output)
     return 0
 
-SUMMARY_COLUMNS = ["d", "K", "N", "preset", "predicted_c1", "predicted_finite_d", "exact", "observed_start",
+SUMMARY_COLUMNS = ["d", "K", "N", "preset", "predicted_c1", "predicted_finite_d", "predicted_finite_snr", "exact",
+                   "observed_start",
                    "observed_mid", "observed_end", "baseline_ratio", "unconverged"]
 
 SIZE_COLUMNS = ["M", "M_over_N", "ratio", "ratio_low", "ratio_high", "variance", "means_near_train",

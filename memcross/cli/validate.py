@@ -32,7 +32,7 @@ def _cmd_validate(args) -> int:
                      args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
-                     seed=args.train_seed)
+                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
     validation_model(setting).family.check_init(plan.train.init)
@@ -61,11 +61,17 @@ def _cmd_validate(args) -> int:
         from memcross.numerics.plots import transition_figure
 
         s = result.summary
-        marks = {"asymptotic C=1": s.predicted_c1, "finite-d": s.predicted_finite_d, "exact": s.exact,
-                 "observed 50%": s.observed_mid}
+        marks = {"asymptotic C=1": s.predicted_c1, "finite-d": s.predicted_finite_d,
+                 "finite-snr": s.predicted_finite_snr, "exact": s.exact, "observed 50%": s.observed_mid}
         base = {"generalizer (train)": s.gen_train_loss, "generalizer (validation)": s.gen_val_loss}
         figure.parent.mkdir(parents=True, exist_ok=True)
         log(f"wrote {transition_figure(result.sizes, marks, figure, base)}")
+        if model.name == "colored-templates":  # images: a few samples per size beside their nearest training image
+            from memcross.numerics.plots import sample_grid_figure
+            from memcross.validation.sweep import sample_pairs
+
+            grid = figure.with_name(f"samples-{figure.stem.removeprefix('transition-')}{figure.suffix}")
+            log(f"wrote {sample_grid_figure(sample_pairs(plan, store), grid)}")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -110,6 +116,10 @@ def add_parser(sub) -> None:
                    "pmem (default, from the samples), oracle (true templates), random")
     g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
     g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
+    g.add_argument("--clip", type=float, default=None,
+                   help="clip each model's gradient at this norm (coloured presets: 1e3; default: none)")
+    g.add_argument("--variance-param", default=None, choices=["std", "log-var"],
+                   help="coloured templates: train the colour standard deviation (default) or its log-variance")
     g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
     g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
     g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")

@@ -154,3 +154,44 @@ def study_figure(rows: list[dict], path) -> Path:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def sample_grid_figure(pairs: list[dict], path, side: int | None = None) -> Path:
+    """Generated coloured images next to their nearest training image, one row per model size.
+
+    ``pairs``: ``[{"M", "samples", "nearest", "copy"}]`` with ``(n, 3 P)`` arrays (channel-major,
+    ``P = side^2``; see :func:`memcross.validation.sweep.sample_pairs`). Colours are shown as
+    ``0.5 + 0.5 x / s`` with ``s`` the largest ``|x|`` of the training images shown, so a zero
+    pixel is grey; a sample that counts as a copy is framed in red."""
+    if not pairs:
+        raise ValueError("no sizes with trained models to draw")
+    n = pairs[0]["samples"].shape[0]
+    P = pairs[0]["samples"].shape[1] // 3
+    side = side or int(round(P ** 0.5))
+    if side * side != P:
+        raise ValueError(f"images of {P} pixels per channel are not square; give side")
+    scale = max(float(np.abs(p["nearest"]).max()) for p in pairs) or 1.0
+
+    def rgb(x):
+        return np.clip(0.5 + 0.5 * x.reshape(3, side, side).transpose(1, 2, 0) / scale, 0, 1)
+
+    fig, axes = plt.subplots(len(pairs), 2 * n, figsize=(1.1 * 2 * n, 1.15 * len(pairs)), squeeze=False)
+    for r, p in enumerate(pairs):
+        for j in range(n):
+            for k, (img, title) in enumerate(((p["samples"][j], "sample"), (p["nearest"][j], "nearest"))):
+                ax = axes[r, 2 * j + k]
+                ax.imshow(rgb(img), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if k == 0 and bool(p["copy"][j]):
+                    for spine in ax.spines.values():
+                        spine.set_color("red")
+                        spine.set_linewidth(2)
+                if r == 0:
+                    ax.set_title(title, fontsize=7)
+        axes[r, 0].set_ylabel(f"M = {p['M']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+

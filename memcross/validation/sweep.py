@@ -315,6 +315,32 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
     return result
 
 
+def sample_pairs(plan: ValidationPlan, store: Store, per_size: int = 4, seed: int = 7) -> list[dict]:
+    """For each trained size of ``plan`` in ``store``: ``per_size`` samples of its model (the
+    plan's sampler) and, for each, its nearest training point and whether it counts as a copy
+    (the memorization ratio's test). Returns ``[{"M", "samples", "nearest", "copy"}]``, float64
+    numpy arrays of shape ``(per_size, d)``."""
+    from memcross.validation.metrics import near_copies
+
+    check_int(per_size, "per_size", 1, 64)
+    data = build_data(plan.setting, plan.data_seed)
+    process = Process(plan.setting)
+    times = process.sampler_grid()
+    out = []
+    for M in plan.sizes:
+        arrays = load_params(store, plan, M, data.d)
+        if arrays is None:
+            continue
+        denoise = validation_model(plan.setting).denoiser(arrays)
+        gen = torch.Generator().manual_seed(seed + M)
+        x = get_sampler(plan.sampler)(denoise, times, process.alpha(times), process.sigma(times), per_size, data.d, gen)
+        train = data.train.to(x)
+        nearest = train[torch.cdist(x, train).argmin(1)]
+        out.append({"M": M, "samples": x.cpu().numpy(), "nearest": nearest.cpu().numpy(),
+                    "copy": near_copies(x, train)})
+    return out
+
+
 def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, checkpoint_seconds) -> None:
     pending = [M for M in sizes if not store.has("size", plan.size_config(M))]
     to_train = [M for M in pending if store.blob("params", plan.trained_config(M), "params") is None]
@@ -328,10 +354,13 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
 
 
 def _predictions(setting: Setting) -> dict:
+    from memcross.numerics.finite_snr import has_finite_snr
     from memcross.numerics.predict import predict
 
     base = setting.replace(C=1)
-    return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value}
+    snr = predict(base, "finite-snr").value if has_finite_snr(base.data_model) else None
+    return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value,
+            "predicted_finite_snr": snr}
 
 
 def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lambda msg: None,
@@ -404,5 +433,5 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
 
 
 __all__ = ["PRESETS", "ValidationPlan", "SweepResult", "validate", "plan_from", "resolve_device", "exact_for",
-           "exact_config",
+           "exact_config", "sample_pairs",
            "default_sizes", "load_params"]

@@ -116,6 +116,7 @@ def test_validate_colored_templates(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "templates_near_true" in out.stdout and "exact crossover of this data set" in out.stdout
     assert (tmp_path / "transition-colored-blobs-K3-N12-seed0-quick-40steps.png").stat().st_size > 0
+    assert (tmp_path / "samples-colored-blobs-K3-N12-seed0-quick-40steps.png").stat().st_size > 0
     tab = call("table", "--store", str(store), "--format", "csv")
     assert tab.returncode == 0 and "quick" in tab.stdout
     sizes = call("table", "--store", str(store), "--kind", "sizes", "--format", "csv")

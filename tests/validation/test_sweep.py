@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from memcross.store import Store
@@ -216,3 +217,25 @@ def test_diverging_training_fails_and_stores_no_size(tmp_path, capsys):
         assert st.count("params") == 0 and st.count("size") == 0 and st.count("summary") == 0
     finally:
         st.close()
+
+
+def test_sample_pairs_pair_each_sample_with_its_nearest_training_image(tmp_path):
+    """A memorizer (M = N, pmem, colour variance 1e-12, a few steps) draws copies of training
+    images; each sample comes with its nearest training image and the copy test's verdict."""
+    from memcross.numerics.plots import sample_grid_figure
+    from memcross.store import Store
+    from memcross.validation.sweep import sample_pairs
+
+    setting = Setting(data="colored-templates:templates=blobs,side=5", K=3, N=12)
+    plan = plan_from(setting, "quick", sizes=(12,), device="cpu", steps=5, draws=2, n_eval=8)
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        validate(plan, store)
+        pairs = sample_pairs(plan, store, per_size=3)
+    finally:
+        store.close()
+    assert [p["M"] for p in pairs] == [12]
+    p = pairs[0]
+    assert p["samples"].shape == p["nearest"].shape == (3, 75) and p["copy"].all()
+    assert np.abs(p["samples"] - p["nearest"]).max() < 0.02 * np.abs(p["nearest"]).max()
+    assert sample_grid_figure(pairs, tmp_path / "grid.png").stat().st_size > 0
