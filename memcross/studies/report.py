@@ -11,16 +11,19 @@ from memcross.studies.spec import Study
 
 
 def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
-    """Per ``(d, K, N)`` rows (seeds averaged) and the failed cells."""
+    """Per ``(data, d, K, N)`` rows (seeds averaged) and the failed cells."""
     import numpy as np
+
+    from memcross.theory.setting import Setting
 
     groups: dict[tuple, dict] = {}
     failed = []
     for cell in study.cells:
-        s = cell.setting
-        key = (s.get("d", 50), s.get("K", 12), s.get("N", 200))
-        row = groups.setdefault(key, {"d": key[0], "K": key[1], "N": key[2], "_exact": [], "_mid": [],
-                                      **dict.fromkeys(PREDICTORS)})
+        setting = Setting.from_dict(cell.setting)  # d, K, N as the data model fixes them
+        key = (setting.data, setting.d, setting.K, setting.N)
+        row = groups.setdefault(key, {"data": key[0], "d": key[1], "K": key[2], "N": key[3], "_exact": [],
+                                      "_mid": [], **dict.fromkeys(PREDICTORS)})
+        key = key[1:]
         res = store.get_record("cell", cell.config(), functools.partial(CellResult.from_stored, cell.config()))
         if res is None:
             fail = store.get("cell-failed", cell.config(), {"error": str})
@@ -44,6 +47,8 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
                 row["predicted_c1"] = summ.predicted_c1
             if row["predicted_finite_d"] is None:
                 row["predicted_finite_d"] = summ.predicted_finite_d
+            if row["predicted_finite_snr"] is None:
+                row["predicted_finite_snr"] = summ.predicted_finite_snr
     rows = []
     for key in sorted(groups):
         row = groups[key]
@@ -80,6 +85,12 @@ REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", 
                   "predicted_finite_snr"]
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """:data:`REPORT_COLUMNS`, led by ``data`` where a row is not the isotropic mixture."""
+    other = any(r.get("data", "isotropic") != "isotropic" for r in rows)
+    return (["data"] if other else []) + REPORT_COLUMNS
+
+
 def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str = "markdown", digits: int = 4) -> str:
     """The report of :func:`study_rows` as text.
 
@@ -92,7 +103,7 @@ def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str =
     from memcross.numerics.tables import render_table
 
     if fmt != "csv":
-        text = render_table(rows, REPORT_COLUMNS, fmt, caption=f"study {study.name}", digits=digits)
+        text = render_table(rows, _columns(rows), fmt, caption=f"study {study.name}", digits=digits)
         errors = error_rows(rows)
         if errors:
             text += "\n\n" + render_table(errors, list(errors[0]), fmt, caption="errors of each predictor",
@@ -114,5 +125,5 @@ def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str =
             full[f"{p}_minus_{r}"] = row[p] - row[r] if have else None
         full["cells_without_result"] = "; ".join(missing.get((row["d"], row["K"], row["N"]), []))
         out.append(full)
-    columns = REPORT_COLUMNS + [f"{p}_minus_{r}" for p, r in pairs] + ["cells_without_result"]
+    columns = _columns(rows) + [f"{p}_minus_{r}" for p, r in pairs] + ["cells_without_result"]
     return render_table(out, columns, "csv", digits=digits)

@@ -62,9 +62,12 @@ class Cell:
         return config_key("cell", self.config())
 
     def label(self) -> str:
-        """A short human label: method, ``d``, ``K``, ``N`` and seed."""
+        """A short human label: method, the data model (other than the isotropic mixture) or ``d``,
+        ``K``, ``N`` and seed."""
         s = self.setting
-        return f"{self.method} d={s.get('d')} K={s.get('K')} N={s.get('N')} seed={self.seed}"
+        data = s.get("data")
+        where = f"data={data}" if data and data != "isotropic" else f"d={s.get('d')}"
+        return f"{self.method} {where} K={s.get('K')} N={s.get('N')} seed={self.seed}"
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,28 @@ def test_cli_report_csv_is_one_table(tmp_path, monkeypatch, capsys):
     assert main(["study", "report", str(spec), "--store", str(store), "--format", "csv"]) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert len({len(r) for r in table if r}) == 1 and len([r for r in table if r]) == 3
+
+
+def test_coloured_template_sets_get_a_row_each(tmp_path, monkeypatch, stored):
+    """Two template sets at the same (K, N) are two rows, named by their data; a trained sweep's
+    finite-snr prediction fills the row where no predict cell ran."""
+    def fake(cell):
+        digits = "digits" in cell.setting["data"]
+        return {"summary": stored.summary(observed_mid=0.9 if digits else 0.85, predicted_c1=0.94,
+                                          predicted_finite_d=0.82, predicted_finite_snr=0.93 if digits else 0.89,
+                                          exact=0.93 if digits else 0.89), "sizes": []}
+
+    monkeypatch.setattr(cells_mod, "_compute", fake)
+    st = parse_study({"setting": {"K": 6, "N": 100}, "part": [{"methods": ["validate"], "grid": {"data": [
+        "colored-templates:templates=digits", "colored-templates:templates=blobs"]}}]}, check_plans=False)
+    store = Store(tmp_path / "s.sqlite")
+    run_study(st, store)
+    rows, failed = study_rows(st, store)
+    assert not failed and len(rows) == 2
+    by = {r["data"]: r for r in rows}
+    assert by["colored-templates:templates=digits"]["predicted_finite_snr"] == 0.93
+    assert by["colored-templates:templates=blobs"]["observed_mid"] == 0.85
+    assert all(r["d"] == 675 for r in rows)
+    from memcross.studies import render_report
+
+    assert render_report(st, rows, failed, "csv").splitlines()[0].startswith("data,d,K,N,")
