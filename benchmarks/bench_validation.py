@@ -86,7 +86,7 @@ def _exact_colored_case(templates):
             "predict_seconds": time.perf_counter() - start, "predicted": pred}
 
 
-def _train_colored_case(sizes, draws, steps=300):
+def _train_colored_case(sizes, draws, steps=300, colour_space=True):
     from memcross.templates import load_templates
     from memcross.theory import Setting
     from memcross.validation.lowrank import make_colored_data
@@ -95,6 +95,8 @@ def _train_colored_case(sizes, draws, steps=300):
 
     data = make_colored_data(load_templates("digits", 6), 100, 1.0, seed=0)
     tr = Trainer(data, Process(Setting(d=1, K=6, N=100)), sizes, TrainConfig(steps=20 + 3 * steps, draws=draws))
+    if not colour_space:  # the pixel-space path (the only one before the colour-space products)
+        tr._factors = None
     tr.run(until=20)
     rates = []
     for k in range(3):
@@ -131,6 +133,7 @@ CASES = {
     "exact+validation": lambda: _exact_case(True),
     "exact-colored-digits": lambda: _exact_colored_case("digits"),
     "exact-colored-blobs": lambda: _exact_colored_case("blobs"),
+    "train-colored-batched-pixel": lambda: _train_colored_case(list(range(10, 101, 10)), 10, colour_space=False),
     "train-colored-batched": lambda: _train_colored_case(list(range(10, 101, 10)), 10),
     "sweep-colored-quick": lambda: _sweep_colored_case(ARGS.store),
 }

@@ -205,14 +205,39 @@ class ColoredFamily:
             out.append((f.reshape(B, D) - x0) / sigma.reshape(-1, 1))
         return torch.stack(out, dim=1)
 
+    @staticmethod
+    def factors(data, draws: int, dtype=torch.float32, device="cpu") -> dict | None:
+        """The training rows as ``colour (x) template``: ``{"colours": (N R, 3), "labels": (N R,),
+        "templates": (K, P)}`` for :meth:`loss_and_grad`, or None where the data are not exactly
+        of that form (then the pixel-space path runs)."""
+        labels = getattr(data, "train_labels", None)
+        templates = getattr(data, "templates", None)
+        if labels is None or templates is None:
+            return None
+        u = torch.as_tensor(np.asarray(templates), dtype=torch.float64)
+        X = data.train.to(torch.float64).reshape(data.train.shape[0], 3, -1)
+        ut = u[labels]
+        c = (X @ ut.unsqueeze(2)).squeeze(2) / (ut * ut).sum(1, keepdim=True)
+        if (c.unsqueeze(2) * ut.unsqueeze(1) - X).abs().max() > 1e-9 * max(float(X.abs().max()), 1e-300):
+            return None
+        return {"colours": c.repeat(draws, 1).to(dtype=dtype, device=device),
+                "labels": labels.repeat(draws).to(device), "templates": u.to(dtype=dtype, device=device)}
+
     def loss_and_grad(self, x0: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor,
-                      kappa: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                      kappa: torch.Tensor, factors: dict | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         r"""Per-size loss :math:`\frac1B\sum_b\kappa_b\|e_{bs}\|^2` and its gradient with respect to
         ``(templates, colours, scale)``, by hand (tested against autograd on :meth:`x0_error`).
 
         The pixel work is three products over all models' templates at once — :math:`p = X_t U^\top`
         and the template gradient :math:`G_p^\top X_t + W_c^\top G_f` — and two per model
-        (:math:`f = W_c U` and :math:`G_f U^\top`); the rest lives in the ``3 x M`` colour space."""
+        (:math:`f = W_c U` and :math:`G_f U^\top`); the rest lives in the ``3 x M`` colour space.
+
+        With ``factors`` (:meth:`factors`: every training row is ``c_b (x) u*_{k_b}``) the two
+        per-model pixel products go too: :math:`\|W_c U - X_0\|^2 = \mathrm{tr}(W_c G W_c^\top)
+        - 2\,\mathrm{tr}(W_c p_0^\top) + \|X_0\|^2` with the Gram matrix :math:`G = U U^\top` and
+        :math:`p_0 = X_0 U^\top = c_b \otimes (U u^*_{k_b})`, so :math:`G_{W_c} \propto W_c G - p_0`
+        and the template gradient :math:`W_c^\top G_f = (\sum_b w_b W_c^\top W_c) U - H U^*`. The
+        same numbers, by algebra; only :math:`X_t U^\top` and its transpose touch the pixels."""
         B, D = x0.shape
         P = D // 3
         U = self.templates.detach()
@@ -228,6 +253,12 @@ class ColoredFamily:
         Xf = Xt.reshape(3 * B, P)
         p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
         n_all = (U * U).sum(1)
+        if factors is not None:
+            c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
+            T_all = (Ustar @ U.T)[lab]  # (B, M_total): u*_{k_b} . u_k
+            x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
+            onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
+            wgt = (2.0 / B) * kappa.reshape(B) / s2  # d loss / d ||f - X0||^2 per row
         S = len(self.sizes)
         loss = x0.new_empty(S)
         g_p_all = torch.empty_like(p_all)
@@ -248,12 +279,24 @@ class ColoredFamily:
             k_q = a3 * v / s.unsqueeze(1)  # alpha v / s, (B, 1, M)
             cbar = m.T + k_q * q
             Wc = w.unsqueeze(1) * cbar  # (B, 3, M)
-            f = Wc.reshape(3 * B, -1) @ u  # (3B, P)
-            e = (f.reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
-            loss[i] = (kap * e * e).sum() / B
-            g_f = ((2.0 / B) * kap / sigma.reshape(B, 1, 1) * e).reshape(3 * B, P)
-            g_Wc = (g_f @ u.T).reshape(B, 3, -1)
-            g_U[sl] += Wc.reshape(3 * B, -1).T @ g_f
+            if factors is None:
+                f = Wc.reshape(3 * B, -1) @ u  # (3B, P)
+                e = (f.reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
+                loss[i] = (kap * e * e).sum() / B
+                g_f = ((2.0 / B) * kap / sigma.reshape(B, 1, 1) * e).reshape(3 * B, P)
+                g_Wc = (g_f @ u.T).reshape(B, 3, -1)
+                g_U[sl] += Wc.reshape(3 * B, -1).T @ g_f
+            else:  # the same in colour space: G = u u^T, p0 = X0 u^T = c0 (x) (u* . u)
+                G = u @ u.T
+                p0 = c0.unsqueeze(2) * T_all[:, sl].unsqueeze(1)  # (B, 3, M)
+                WG = (Wc.reshape(3 * B, -1) @ G).reshape(B, 3, -1)
+                err2 = (WG * Wc).sum((1, 2)) - 2 * (Wc * p0).sum((1, 2)) + x0_norm2  # ||f - X0||^2
+                loss[i] = (kappa.reshape(B) / s2 * err2).sum() / B
+                r = wgt.reshape(B, 1, 1)
+                g_Wc = r * (WG - p0)
+                Wr = (r * Wc).reshape(3 * B, -1)
+                H = onehot.T @ (Wr.reshape(B, 3, -1) * c0.unsqueeze(2)).sum(1)  # (K, M)
+                g_U[sl] += (Wr.T @ Wc.reshape(3 * B, -1)) @ u - H.T @ Ustar
             g_w = (g_Wc * cbar).sum(1)
             g_cbar = g_Wc * w.unsqueeze(1)
             g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)

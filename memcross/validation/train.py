@@ -209,6 +209,8 @@ class Trainer:
             options["variance_param"] = config.variance_param
         self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
                                         self.device, **options)
+        factors = getattr(self.family, "factors", None)
+        self._factors = factors(data, config.draws, dtype, self.device) if factors else None
         total = sum(self.sizes)
         self._rows = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes)).to(self.device)
         self._row_of = [self._rows if p.shape[0] == total else torch.arange(len(self.sizes), device=self.device)
@@ -295,7 +297,8 @@ class Trainer:
         log_every = max(1, self.config.steps // HISTORY_POINTS)
         while self.step < stop:
             a, s, kappa, z = self.batch()
-            per_size, grads = self.family.loss_and_grad(self.x0, z, a, s, kappa)
+            extra = {} if self._factors is None else {"factors": self._factors}
+            per_size, grads = self.family.loss_and_grad(self.x0, z, a, s, kappa, **extra)
             loss = per_size.detach().double().cpu()
             if not bool(torch.isfinite(loss).all()):
                 self._diverged(loss.tolist(), "the loss", self.step + 1)

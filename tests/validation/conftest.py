@@ -12,10 +12,12 @@ def _hand_gradient_matches_autograd(trainer) -> None:
     batch = trainer.batch()
     auto = trainer.loss(batch)
     g_auto = torch.autograd.grad(auto.sum(), trainer.family.parameters())
-    hand, g_hand = trainer.family.loss_and_grad(trainer.x0, batch[3], batch[0], batch[1], batch[2])
-    assert torch.allclose(auto, hand, rtol=1e-12, atol=0)
-    for a, b in zip(g_auto, g_hand):
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12 * float(a.abs().max()))
+    paths = [{}] + ([{"factors": trainer._factors}] if trainer._factors is not None else [])
+    for extra in paths:  # the pixel-space path, and the colour-space one where the data allow it
+        hand, g_hand = trainer.family.loss_and_grad(trainer.x0, batch[3], batch[0], batch[1], batch[2], **extra)
+        assert torch.allclose(auto, hand, rtol=1e-10, atol=0), extra.keys()
+        for a, b in zip(g_auto, g_hand):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-11 * float(a.abs().max())), extra.keys()
 
 
 @pytest.fixture
@@ -35,10 +37,12 @@ def _float32_gradient_errors(trainer, t: float | None = None) -> list[float]:
         table = trainer.loss_process.table(np.array([t]), np.array([1.0]))
         alpha, sigma, kappa = (torch.full_like(alpha, float(c[0])) for c in
                                (table.alpha, table.sigma, table.lam * table.sigma**2))
-    _, g32 = fam.loss_and_grad(trainer.x0, z, alpha, sigma, kappa)
+    extra = {} if trainer._factors is None else {"factors": trainer._factors}
+    _, g32 = fam.loss_and_grad(trainer.x0, z, alpha, sigma, kappa, **extra)  # the path training takes
     params = [p.detach().double().requires_grad_(True) for p in fam.parameters()]
     x0, z, alpha, sigma, kappa = (v.double() for v in (trainer.x0, z, alpha, sigma, kappa))
-    e = type(fam)(fam.sizes, *params).x0_error(x0, z, alpha, sigma)
+    options = {"variance_param": fam.variance_param} if hasattr(fam, "variance_param") else {}
+    e = type(fam)(fam.sizes, *params, **options).x0_error(x0, z, alpha, sigma)
     g64 = torch.autograd.grad((kappa.unsqueeze(1) * (e * e).sum(2)).mean(0).sum(), params)
     return [float((a.double() - b).norm() / b.norm()) for a, b in zip(g32, g64)]
 
