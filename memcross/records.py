@@ -69,8 +69,9 @@ class Record:
         return out
 
     def row(self) -> dict:
-        """A flat mapping for tables."""
-        return self.to_dict()
+        """A flat mapping for tables: every field, those ``to_dict`` leaves out as None (so a
+        table of old and new records has the same columns)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in _fields(type(self))}
 
     @classmethod
     def from_dict(cls, data, what: str | None = None):

@@ -48,7 +48,8 @@ def test_bad_table_input(paper_rows):
 
 def _store_rows():
     """Rows shaped like `memcross table --store` gives them (sweep summaries, per-size results)."""
-    summary = [dict(d=50, K=12, N=200, preset="paper", predicted_c1=0.66035964, predicted_finite_d=0.7691, exact=0.7925,
+    summary = [dict(d=50, K=12, N=200, preset="paper", predicted_c1=0.66035964, predicted_finite_d=0.7691,
+                    predicted_finite_snr=0.7956, exact=0.7925,
                     observed_start=0.3, observed_mid=0.5903, observed_end=1.0, baseline_ratio=0.05,
                     unconverged="10,20,30,40,50,60,70,80,90,100")] * 3
     sizes = [dict(data="colored-templates:digits", d=None, K=6, N=100, M=m, M_over_N=m / 100, ratio=0.05 * k,
