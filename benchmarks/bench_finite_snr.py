@@ -8,21 +8,12 @@ Run: python benchmarks/bench_finite_snr.py
 from __future__ import annotations
 
 import os
-import statistics
-import time
+
+from bench_predict import timed  # the median-of-runs timer (this folder is on the path)
 
 from memcross.numerics import predict
 from memcross.numerics.finite_snr import POPULATION_N
 from memcross.theory import Setting
-
-
-def timed(fn, repeat: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
 
 
 def row(label: str, setting: Setting, repeat: int = 3) -> None:

@@ -213,6 +213,23 @@ def isotropic_losses_population(d: int, K: int, N: int, s2: float, psi, Ms=None,
                            gen.std(0, ddof=1) / np.sqrt(n), pmem - gen[:, None, :])
 
 
+def _scales(c, r, none, m, e_self, own: bool):
+    """Per query and size, the common log scale of a softmax sum and each part's factor on it:
+    ``(log_rest, scale, top, rest, w_self)``. ``c``: the inside points' largest log weight
+    (``(Q, S)``); ``r``: the log of one outside point's expected weight (``none``: there is
+    none); ``m``: the sizes' counts of other points; ``own``: the point itself (log weight
+    ``-e_self``) is in the sum."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        log_rest = np.where(none[:, None], -np.inf, np.log(m) + r[:, None])
+        scale = np.maximum(c, log_rest)
+        if own:
+            scale = np.maximum(scale, -e_self[:, None])
+        top = np.where(np.isfinite(c), np.exp(c - scale), 0.0)
+        rest = np.where(np.isfinite(log_rest), np.exp(r[:, None] - scale), 0.0)  # e^{r - scale}
+        w_self = np.exp(-e_self[:, None] - scale) if own else np.zeros_like(top)
+    return log_rest, scale, top, rest, w_self
+
+
 def _rescaled(value: np.ndarray, log_scale: np.ndarray, scale: np.ndarray, log_rest: np.ndarray) -> np.ndarray:
     """``value * e^{log_scale - 2 scale}`` per query and size, formed in logs (0 where ``value`` is
     0 or there is no outside part)."""
@@ -246,14 +263,8 @@ def _population_pmem(a, var, n, prior, shift, e_self, psi, N, Ms, rng, inside) -
     for own, others in ((True, Ms - 1), (False, Ms)):
         c, s1, s2_ = population.prefix_sums(pts, -energy, first, pts.rest2, np.minimum(others, N - 1))
         m = others[None, :].astype(float)  # (1, S)
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            log_rest = np.where(none[:, None], -np.inf, np.log(m) + r[:, None])
-            scale = np.maximum(c, log_rest)
-            if own:
-                scale = np.maximum(scale, -e_self[:, None])
-            top = np.where(np.isfinite(c), np.exp(c - scale), 0.0)
-            rest = np.where(np.isfinite(log_rest), np.exp(r[:, None] - scale), 0.0)  # e^{r - scale}
-            Z = s1[..., 0] * top + m * rest + (np.exp(-e_self[:, None] - scale) if own else 0.0)
+        log_rest, scale, top, rest, w_self = _scales(c, r, none, m, e_self, own)
+        Z = s1[..., 0] * top + m * rest + w_self
         V = s1[..., 1:] * top[..., None] + (m * rest)[..., None] * B[:, None, :]
         W2 = s2_ * top**2 + m * (_rescaled(S2, r2, scale, log_rest) - B2[:, None] * rest**2)  # outside variance
         loss = ((V**2).sum(-1) + np.clip(W2, 0, None)) / np.where(Z > 0, Z, 1) ** 2  # (Q, S)
@@ -402,14 +413,7 @@ def colored_losses_population(templates, sc2: float, N: int, psi, Ms=None, sampl
         for own, others in ((True, Ms - 1), (False, Ms)):
             c, s1, _ = population.prefix_sums(pts, -energy, first, np.zeros_like(energy), np.minimum(others, N - 1))
             m = others[None, :].astype(float)
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                log_rest = np.where(none[:, None], -np.inf, np.log(m) + r[:, None])
-                scale = np.maximum(c, log_rest)
-                if own:
-                    scale = np.maximum(scale, -e_self[:, None])
-                top = np.where(np.isfinite(c), np.exp(c - scale), 0.0)
-                rest = np.where(np.isfinite(log_rest), np.exp(r[:, None] - scale), 0.0)
-                w_self = np.exp(-e_self[:, None] - scale) if own else np.zeros_like(top)
+            log_rest, scale, top, rest, w_self = _scales(c, r, none, m, e_self, own)
             Z = s1[..., 0] * top + m * rest * A[:, None] + w_self
             C = (s1[..., 1:] * top[..., None]).reshape(*top.shape, K, 3) + (m * rest)[..., None, None] * B[:, None]
             C[np.arange(len(kq)), :, kq] += w_self[..., None] * cq[:, None, :]
