@@ -108,7 +108,10 @@ class ValidationPlan:
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting
-        trainable_family(s)
+        family = trainable_family(s)
+        if self.train.variance_param is not None and not hasattr(family, "variance_params"):
+            raise ValueError(f"--variance-param applies to the coloured-template family, not to data "
+                             f"{s.data_model.name!r}")
         if not self.sizes:
             raise ValueError("sizes must name at least one model size")
         for M in self.sizes:

@@ -138,3 +138,14 @@ def test_broken_pipe_is_quiet(tmp_path, capsys):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.stdout.startswith("schedule,")
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variance-param", "log-var"], "--variance-param applies to the coloured-template family"),
+    (["--clip", "-1"], "--clip must be a finite positive number"),
+])
+def test_validate_training_options_refused_before_any_work(tmp_path, capsys, args, message):
+    store = tmp_path / "s.sqlite"
+    assert main(["validate", "--dim", "3", "--components", "2", "--train", "10", "--store", str(store), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not store.exists()
