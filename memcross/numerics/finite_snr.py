@@ -76,7 +76,7 @@ SAMPLES = 64
 MEAN_DRAWS = 2
 #: Model sizes on the grid whose root is interpolated.
 SIZE_GRID = 25
-#: The largest N the predictor takes (its cost grows like N^2).
+#: The largest N that drawing every point takes (its cost grows like N^2; past it, the population method).
 MAX_N = 20_000
 
 
@@ -128,7 +128,8 @@ def isotropic_losses(d: int, K: int, N: int, s2: float, psi, Ms=None, samples: i
         raise ValueError(f"finite-snr needs d >= K + 3 (the span of the means, the point and the noise), "
                          f"got d = {d}, K = {K}")
     if N > MAX_N:
-        raise ValueError(f"finite-snr: N = {N} is beyond its {MAX_N:,} (the cost grows like N^2)")
+        raise ValueError(f"finite-snr drawing every point: N = {N} is beyond {MAX_N:,} (the cost grows like "
+                         "N^2); the population method takes any N")
     psi = np.atleast_1d(np.asarray(psi, dtype=float))
     Ms = size_grid(N) if Ms is None else np.asarray(Ms, dtype=int)
     rng = np.random.default_rng(seed)
@@ -318,7 +319,8 @@ def colored_losses(templates, sc2: float, N: int, psi, Ms=None, samples: int = S
     """Expected per-time training losses of the partial memorizers ``Ms`` and of the generalizer
     for coloured templates (zero colour means, uniform priors), at SNRs ``psi``."""
     if N > MAX_N:
-        raise ValueError(f"finite-snr: N = {N} is beyond its {MAX_N:,} (the cost grows like N^2)")
+        raise ValueError(f"finite-snr drawing every point: N = {N} is beyond {MAX_N:,} (the cost grows like "
+                         "N^2); the population method takes any N")
     u = np.asarray(templates, dtype=float)
     K = u.shape[0]
     G = u @ u.T
