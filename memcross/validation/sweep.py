@@ -43,7 +43,7 @@ from memcross.validation.metrics import (
 from memcross.validation.presets import PRESETS, get_preset
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.train import History, TrainConfig, Trainer, convergence
+from memcross.validation.train import History, TrainConfig, Trainer, convergence, family_options
 
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
@@ -108,10 +108,7 @@ class ValidationPlan:
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting
-        family = trainable_family(s)
-        if self.train.variance_param is not None and not hasattr(family, "variance_params"):
-            raise ValueError(f"--variance-param applies to the coloured-template family, not to data "
-                             f"{s.data_model.name!r}")
+        family_options(trainable_family(s), self.train, s.data_model.name)
         if not self.sizes:
             raise ValueError("sizes must name at least one model size")
         for M in self.sizes:

@@ -160,6 +160,16 @@ class TrainConfig:
         return self.lr + (self.final_lr - self.lr) * (step - n_warm) / span
 
 
+def family_options(family, config: TrainConfig, data_model: str) -> dict:
+    """The options of ``config`` that ``family.initialize`` takes beyond the common ones; a
+    ValueError where ``config`` asks for one the family does not have."""
+    if config.variance_param is None:
+        return {}
+    if not hasattr(family, "variance_params"):
+        raise ValueError(f"--variance-param applies to the coloured-template family, not to data {data_model!r}")
+    return {"variance_param": config.variance_param}
+
+
 def torch_dtype(name: str) -> torch.dtype:
     """The torch dtype named ``float32`` or ``float64`` (KeyError otherwise)."""
     return {"float32": torch.float32, "float64": torch.float64}[name]
@@ -201,14 +211,8 @@ class Trainer:
         self.loss_process = Process(train_setting)
         family = trainable_family(data.data_model)
         family.check_init(config.init)
-        options = {}
-        if config.variance_param is not None:
-            if not hasattr(family, "variance_params"):
-                raise ValueError(f"--variance-param applies to the coloured-template family, not to data "
-                                 f"{data.data_model.name!r}")
-            options["variance_param"] = config.variance_param
         self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
-                                        self.device, **options)
+                                        self.device, **family_options(family, config, data.data_model))
         factors = getattr(self.family, "factors", None)
         self._factors = factors(data, config.draws, dtype, self.device) if factors else None
         total = sum(self.sizes)
