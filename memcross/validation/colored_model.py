@@ -111,6 +111,18 @@ def colored_posterior_mean(x: torch.Tensor, alpha, sigma, templates: torch.Tenso
     return ((w.unsqueeze(1) * cbar) @ u).reshape(B, D)
 
 
+def _basis(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reduced QR ``U^T = Q R`` of templates ``u`` ``(M, P)``, in float64 whatever ``u``'s dtype
+    (so a float32 step's basis is the float64 one rounded once)."""
+    return torch.linalg.qr(u.double().T)
+
+
+def _zeta(z: torch.Tensor, r: int) -> torch.Tensor:
+    """The colour-space noise of a model with ``r = min(P, M)``: ``(3B, r)``, rows ``(b, channel)``,
+    the first ``r`` rows of the buffer ``z`` ``(B, 3 min(P, N))`` read as ``(min(P, N), B, 3)``."""
+    return z.reshape(-1, 3 * z.shape[0])[:r].T
+
+
 #: The parameterizations of the colour variance: its standard deviation or its log.
 VARIANCE_PARAMS = ("std", "log-var")
 
@@ -207,9 +219,11 @@ class ColoredFamily:
 
     @staticmethod
     def factors(data, draws: int, dtype=torch.float32, device="cpu") -> dict | None:
-        """The training rows as ``colour (x) template``: ``{"colours": (N R, 3), "labels": (N R,),
-        "templates": (K, P)}`` for :meth:`loss_and_grad`, or None where the data are not exactly
-        of that form (then the pixel-space path runs)."""
+        """The training rows as ``colour (x) template`` for :meth:`loss_and_grad`'s colour-space
+        path: ``{"colours": (N R, 3), "labels": (N R,), "templates": (K, P), "noise_dim": 3 r}``, where
+        that path's noise has ``r = min(P, N)`` columns per channel (as many as the largest model can
+        use, whatever sizes are in the batch); None where the data are not exactly of that form (then
+        the pixel-space path runs)."""
         labels = getattr(data, "train_labels", None)
         templates = getattr(data, "templates", None)
         if labels is None or templates is None:
@@ -221,23 +235,45 @@ class ColoredFamily:
         if (c.unsqueeze(2) * ut.unsqueeze(1) - X).abs().max() > 1e-9 * max(float(X.abs().max()), 1e-300):
             return None
         return {"colours": c.repeat(draws, 1).to(dtype=dtype, device=device),
-                "labels": labels.repeat(draws).to(device), "templates": u.to(dtype=dtype, device=device)}
+                "labels": labels.repeat(draws).to(device), "templates": u.to(dtype=dtype, device=device),
+                "noise_dim": 3 * min(u.shape[1], data.N)}
+
+    def pixel_noise(self, z: torch.Tensor, i: int) -> torch.Tensor:
+        r"""The pixel-space noise ``(B, 3P)`` that the colour-space noise ``z`` ``(B, 3 r)`` stands
+        for in model ``i``: :math:`Z = \zeta Q^\top` with :math:`U^\top = QR` (reduced QR of the
+        model's templates) and :math:`\zeta` the first ``min(P, M)`` columns of each channel of
+        ``z``. Model ``i``'s loss and gradient on ``z`` (:meth:`loss_and_grad` with factors) are
+        the pixel path's on this ``Z``."""
+        Q, _ = _basis(self.templates.detach()[self._slices()[i]])
+        return (_zeta(z, Q.shape[1]).to(Q) @ Q.T).reshape(z.shape[0], -1)
 
     def loss_and_grad(self, x0: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor,
                       kappa: torch.Tensor, factors: dict | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         r"""Per-size loss :math:`\frac1B\sum_b\kappa_b\|e_{bs}\|^2` and its gradient with respect to
         ``(templates, colours, scale)``, by hand (tested against autograd on :meth:`x0_error`).
 
-        The pixel work is three products over all models' templates at once — :math:`p = X_t U^\top`
-        and the template gradient :math:`G_p^\top X_t + W_c^\top G_f` — and two per model
-        (:math:`f = W_c U` and :math:`G_f U^\top`); the rest lives in the ``3 x M`` colour space.
+        **Pixel path** (``factors`` None, ``z`` the ``(B, 3P)`` noise): the pixel work is
+        :math:`p = X_t U^\top` and the template gradient :math:`G_p^\top X_t` over all models'
+        templates at once, and per model :math:`f = W_c U` and :math:`G_f U^\top`; the rest lives
+        in the ``3 x M`` colour space.
 
-        With ``factors`` (:meth:`factors`: every training row is ``c_b (x) u*_{k_b}``) the two
-        per-model pixel products go too: :math:`\|W_c U - X_0\|^2 = \mathrm{tr}(W_c G W_c^\top)
-        - 2\,\mathrm{tr}(W_c p_0^\top) + \|X_0\|^2` with the Gram matrix :math:`G = U U^\top` and
-        :math:`p_0 = X_0 U^\top = c_b \otimes (U u^*_{k_b})`, so :math:`G_{W_c} \propto W_c G - p_0`
-        and the template gradient :math:`W_c^\top G_f = (\sum_b w_b W_c^\top W_c) U - H U^*`. The
-        same numbers, by algebra; only :math:`X_t U^\top` and its transpose touch the pixels."""
+        **Colour-space path** (``factors`` from :meth:`factors`: every training row is
+        :math:`c_b \otimes u^*_{k_b}`; ``z`` is ``(B, 3r)``). Nothing of size ``B x P`` is formed:
+
+        - A model's loss depends on the noise only through :math:`Z U^\top`. With the reduced QR
+          :math:`U^\top = QR`, :math:`Z U^\top = \zeta R` where :math:`\zeta = ZQ` has i.i.d.
+          standard normal entries, so ``z`` supplies :math:`\zeta` directly (each model takes its
+          first ``min(P, M)`` columns per channel, :func:`_zeta`: the models are trained
+          independently, so they may share them). Then :math:`p = \alpha\, c_b \otimes (U u^*_{k_b}) + \sigma \zeta R`.
+        - :math:`\|W_c U - X_0\|^2 = \mathrm{tr}(W_c G W_c^\top) - 2\,\mathrm{tr}(W_c p_0^\top)
+          + \|X_0\|^2` with the Gram matrix :math:`G = U U^\top` and :math:`p_0 = X_0 U^\top`.
+        - The template gradient's noise term :math:`\sigma G_p^\top Z` is replaced by its
+          conditional expectation given :math:`\zeta`, :math:`\sigma G_p^\top \zeta Q^\top`
+          (:math:`E[Z \mid \zeta] = \zeta Q^\top`, and :math:`G_p` depends on :math:`Z` only
+          through :math:`\zeta`): the same expected gradient with less variance. On the pixel
+          noise :math:`Z = \zeta Q^\top` (:meth:`pixel_noise`) both paths give the same numbers.
+
+        A step then costs :math:`O(B M^2)` per model instead of :math:`O(B M P)`."""
         B, D = x0.shape
         P = D // 3
         U = self.templates.detach()
@@ -247,28 +283,35 @@ class ColoredFamily:
         a = alpha.reshape(B)
         s2 = sigma.reshape(B) ** 2
         a1, s21 = a.reshape(B, 1), s2.reshape(B, 1)
-        a3 = a.reshape(B, 1, 1)
-        X0 = x0.reshape(B, 3, P)
-        Xt = a3 * X0 + sigma.reshape(B, 1, 1) * z.reshape(B, 3, P)
-        Xf = Xt.reshape(3 * B, P)
-        p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
+        a3, sig3 = a.reshape(B, 1, 1), sigma.reshape(B, 1, 1)
         n_all = (U * U).sum(1)
-        if factors is not None:
+        if factors is None:
+            X0 = x0.reshape(B, 3, P)
+            Xf = (a3 * X0 + sig3 * z.reshape(B, 3, P)).reshape(3 * B, P)
+            p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
+            g_p_all = torch.empty_like(p_all)
+        else:
             c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
             T_all = (Ustar @ U.T)[lab]  # (B, M_total): u*_{k_b} . u_k
             x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
             onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
-            wgt = (2.0 / B) * kappa.reshape(B) / s2  # d loss / d ||f - X0||^2 per row
+            wgt = ((2.0 / B) * kappa.reshape(B) / s2).reshape(B, 1, 1)  # d loss / d ||f - X0||^2 per row
         S = len(self.sizes)
         loss = x0.new_empty(S)
-        g_p_all = torch.empty_like(p_all)
         g_U = torch.zeros_like(U)
         g_M = torch.empty_like(Mc)
         g_lv = x0.new_empty(S)
         kap = kappa.reshape(B, 1, 1)
         for i, sl in enumerate(self._slices()):
             u, m, v = U[sl], Mc[sl], v_all[i]
-            p, n = p_all[:, :, sl], n_all[sl]
+            M, n = u.shape[0], n_all[sl]
+            if factors is None:
+                p = p_all[:, :, sl]
+            else:
+                Q, R = (t.to(u.dtype) for t in _basis(u))
+                zr = _zeta(z, R.shape[0])
+                p0 = c0.unsqueeze(2) * T_all[:, sl].unsqueeze(1)  # (B, 3, M) = X0 u^T
+                p = a3 * p0 + sig3 * (zr @ R).reshape(B, 3, M)
             s = s21 + a1**2 * v * n  # (B, M)
             q = p - a3 * n * m.T  # (B, 3, M)
             mm = (m * m).sum(1)
@@ -281,22 +324,19 @@ class ColoredFamily:
             Wc = w.unsqueeze(1) * cbar  # (B, 3, M)
             if factors is None:
                 f = Wc.reshape(3 * B, -1) @ u  # (3B, P)
-                e = (f.reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
+                e = (f.reshape(B, 3, P) - X0) / sig3
                 loss[i] = (kap * e * e).sum() / B
-                g_f = ((2.0 / B) * kap / sigma.reshape(B, 1, 1) * e).reshape(3 * B, P)
+                g_f = ((2.0 / B) * kap / sig3 * e).reshape(3 * B, P)
                 g_Wc = (g_f @ u.T).reshape(B, 3, -1)
                 g_U[sl] += Wc.reshape(3 * B, -1).T @ g_f
-            else:  # the same in colour space: G = u u^T, p0 = X0 u^T = c0 (x) (u* . u)
-                G = u @ u.T
-                p0 = c0.unsqueeze(2) * T_all[:, sl].unsqueeze(1)  # (B, 3, M)
-                WG = (Wc.reshape(3 * B, -1) @ G).reshape(B, 3, -1)
+            else:  # the same in colour space: G = u u^T
+                WG = (Wc.reshape(3 * B, -1) @ (u @ u.T)).reshape(B, 3, -1)
                 err2 = (WG * Wc).sum((1, 2)) - 2 * (Wc * p0).sum((1, 2)) + x0_norm2  # ||f - X0||^2
                 loss[i] = (kappa.reshape(B) / s2 * err2).sum() / B
-                r = wgt.reshape(B, 1, 1)
-                g_Wc = r * (WG - p0)
-                Wr = (r * Wc).reshape(3 * B, -1)
-                H = onehot.T @ (Wr.reshape(B, 3, -1) * c0.unsqueeze(2)).sum(1)  # (K, M)
-                g_U[sl] += (Wr.T @ Wc.reshape(3 * B, -1)) @ u - H.T @ Ustar
+                g_Wc = wgt * (WG - p0)
+                Wr = (wgt * Wc).reshape(3 * B, -1)
+                g_U[sl] += (Wr.T @ Wc.reshape(3 * B, -1)) @ u
+                h = -(Wr.reshape(B, 3, -1) * c0.unsqueeze(2)).sum(1)  # (B, M): the -2 tr(W_c p0^T) term
             g_w = (g_Wc * cbar).sum(1)
             g_cbar = g_Wc * w.unsqueeze(1)
             g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)
@@ -324,10 +364,15 @@ class ColoredFamily:
             g_v = g_v + (g_s * a1**2 * n).sum()
             g_n = g_n + v * (g_s * a1**2).sum(0)
             g_U[sl] += 2 * g_n.unsqueeze(1) * u
-            g_p_all[:, :, sl] = g_p
+            if factors is None:
+                g_p_all[:, :, sl] = g_p
+            else:  # p = X_t u^T with X_t = alpha X0 + sigma zeta Q^T: G_p^T X_t by the factors
+                h = h + (a3 * g_p * c0.unsqueeze(2)).sum(1)
+                g_U[sl] += (onehot.T @ h).T @ Ustar + ((sig3 * g_p).reshape(3 * B, -1).T @ zr) @ Q.T
             g_M[sl] = g_m
             g_lv[i] = (2 * scale[i] if self.variance_param == "std" else v) * g_v  # dv/dscale
-        g_U += g_p_all.reshape(3 * B, -1).T @ Xf
+        if factors is None:
+            g_U += g_p_all.reshape(3 * B, -1).T @ Xf
         return loss, [g_U, g_M, g_lv]
 
     @staticmethod

@@ -256,16 +256,20 @@ class Trainer:
         cols = (lp.alpha(t), lp.sigma(t), lp.lam(t) * lp.sigma(t) ** 2)
         return tuple(torch.as_tensor(np.array(c), dtype=self.dtype, device=self.device) for c in cols)
 
-    def batch(self):
-        """One step's fresh batch: times (alpha, sigma, kappa = lam sigma^2) and noise ``z``."""
+    def batch(self, pixel: bool = False):
+        """One step's fresh batch: times (alpha, sigma, kappa = lam sigma^2) and noise ``z``, in the
+        space the family's training path takes (``pixel``: in data space, for :meth:`loss`)."""
         n = self.x0.shape[0]
         a, s, kappa = self._times(n)
-        z = torch.randn(n, self.data.d, generator=self.gen, dtype=self.dtype).to(self.device)
+        # the family's fast path may take its noise in a space of its own (e.g. colour space)
+        dim = self.data.d if pixel or self._factors is None else self._factors.get("noise_dim", self.data.d)
+        z = torch.randn(n, dim, generator=self.gen, dtype=self.dtype).to(self.device)
         return a, s, kappa, z
 
     def loss(self, batch=None) -> torch.Tensor:
-        """Per-size loss on a batch (default: a fresh one), shape (S,), differentiable (autograd)."""
-        a, s, kappa, z = self.batch() if batch is None else batch
+        """Per-size loss on a batch with data-space noise (default: a fresh one), shape (S,),
+        differentiable (autograd)."""
+        a, s, kappa, z = self.batch(pixel=True) if batch is None else batch
         e = self.family.x0_error(self.x0, z, a, s)
         return (kappa.unsqueeze(1) * (e * e).sum(2)).mean(0)
 
