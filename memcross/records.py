@@ -243,20 +243,26 @@ class SizeResult(Record):
     ratio_high: float
     samples: int
     variance: float
-    means_near_train: int
+    means_near_train: int | None  # None for networks (no components)
     means_near_true: int | None
     templates_near_true: int | None = omitted()  # coloured templates only
     train_loss: float
     val_loss: float
     train_loss_t: list[float] | None = omitted()  # not kept in a study cell
     val_loss_t: list[float] | None = omitted()
-    pmem_train_loss: float
+    pmem_train_loss: float | None  # None for networks (M is a width)
     pmem_val_loss: float | None
     converged: bool
     loss_fell: bool
     variance_moved: bool
     final_loss: float
     steps_per_second: float
+    #: Networks (``--family mlp``): M is the width, these its parameter count and effective size
+    #: (the partial memorizer with the same weighted training loss; per time in ``M_eff_t``), and
+    #: M_over_N is ``M_eff / N``.
+    params: int | None = omitted()
+    M_eff: float | None = omitted()
+    M_eff_t: list[float] | None = omitted()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -293,6 +299,10 @@ class SweepSummary(Record):
     gen_train_loss: float
     mem_train_loss: float
     gen_val_loss: float | None
+    #: The trained family where it is not the data model's own (``mlp...``); then the observed
+    #: transition is read on ``M_eff/N``, and ``observed_mid_params`` is its 50% point in parameters.
+    family: str | None = omitted()
+    observed_mid_params: float | None = omitted()
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def _setting_from_dict(data: dict):
         data["weighting"] = "custom"
     return Setting.from_dict(data)
 
-def _parse_sizes(text: str | None, N: int):
+def _parse_sizes(text: str | None, N: int, flag: str = "--sizes"):
     """``10,20,30`` or ``START:STOP:STEP`` (inclusive); None for the default grid."""
     if text is None:
         return None
@@ -166,7 +166,8 @@ def _parse_sizes(text: str | None, N: int):
             return list(range(start, stop + 1, step))
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise UsageError(f"--sizes {text!r}: expected M1,M2,... or START:STOP:STEP with positive integers") from None
+        raise UsageError(f"{flag} {text!r}: expected M1,M2,... or START:STOP:STEP with positive integers") from None
+
 
 def _open_store(args, required: bool = False):
     """The store of ``--store`` (default under ./memcross-runs/); with ``--no-store``, None, or a

@@ -23,19 +23,25 @@ def _cmd_validate(args) -> int:
     import json
 
     from memcross.numerics.tables import render_table
-    from memcross.validation.datamodels import validation_model
-    from memcross.validation.sweep import build_data, plan_from, validate
+    from memcross.validation.sweep import build_data, family_model, plan_from, validate
+    from memcross.validation.train import family_for
 
     setting = _setting_from(args)
     model = setting.data_model
-    plan = plan_from(setting, args.preset, _parse_sizes(args.sizes, setting.N), args.device, args.seed,
+    network = args.family not in (None, "gmm")
+    if args.widths is not None and not network:
+        raise UsageError("--widths applies to --family mlp; give --sizes for the GMM family")
+    if network and args.sizes is not None:
+        raise UsageError("--family mlp takes --widths (network widths), not --sizes")
+    sizes = _parse_sizes(args.widths, setting.N, "--widths") if network else _parse_sizes(args.sizes, setting.N)
+    plan = plan_from(setting, args.preset, sizes, args.device, args.seed,
                      args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
-                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param)
+                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param, family=args.family)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
-    validation_model(setting).family.check_init(plan.train.init)
+    family_for(plan.train, model.name).check_init(plan.train.init)
     figure = None
     if not args.no_figure and (args.figure or not args.no_store):
         store_dir = Path(args.store).parent if args.store else Path("memcross-runs")
@@ -43,6 +49,8 @@ def _cmd_validate(args) -> int:
         what = f"d{s.d}" if model.name == DEFAULT_DATA else \
             f"{model.name.replace('-templates', '')}-{model.params['templates'].split(':')[0]}" if "templates" in model.params \
             else model.name
+        if network:
+            what += "-" + plan.train.family.replace(":", "-").replace(",", "-").replace("=", "")
         figure = Path(args.figure) if args.figure else store_dir / (
             f"transition-{what}-K{s.K}-N{s.N}-seed{plan.data_seed}-{plan.preset}-{plan.train.steps}steps.png")
         if figure.suffix.lower() not in (".pdf", ".png", ".svg"):  # checked before any work
@@ -66,7 +74,7 @@ def _cmd_validate(args) -> int:
         base = {"generalizer (train)": s.gen_train_loss, "generalizer (validation)": s.gen_val_loss}
         figure.parent.mkdir(parents=True, exist_ok=True)
         log(f"wrote {transition_figure(result.sizes, marks, figure, base)}")
-        if model.name == "colored-templates":  # images: a few samples per size beside their nearest training image
+        if model.name == "colored-templates" and not network:  # images: a few samples per size beside their nearest training image
             from memcross.numerics.plots import sample_grid_figure
             from memcross.validation.sweep import sample_pairs
 
@@ -76,12 +84,17 @@ def _cmd_validate(args) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     print()
-    locations = validation_model(setting).location_columns
+    locations = family_model(plan).location_columns
     columns = [c for c in SIZE_COLUMNS if c not in ("means_near_train", "means_near_true")]
     columns[columns.index("variance") + 1:columns.index("variance") + 1] = list(locations)
+    summary_columns = SUMMARY_COLUMNS[3:]
+    if network:  # widths: parameter counts and effective sizes instead of variance and the memorizer's loss
+        columns = ["M", "params", "M_eff", "M_over_N", *[c for c in columns if c not in
+                                                          ("M", "M_over_N", "variance", "pmem_train_loss")]]
+        summary_columns = [*summary_columns, "observed_mid_params"]
     print(render_table([r.row() for r in result.sizes], columns, "markdown", digits=4))
     print()
-    print(render_table([result.summary.row()], SUMMARY_COLUMNS[3:], "markdown", digits=4))
+    print(render_table([result.summary.row()], summary_columns, "markdown", digits=4))
     if result.summary.transition_note:
         print(f"note: {result.summary.transition_note}")
     if result.summary.unconverged != "none":
@@ -97,6 +110,11 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("sweep")
     g.add_argument("--preset", default=None, help="quick (default on CPU) or paper (default on CUDA)")
     g.add_argument("--sizes", default=None, help="model sizes M1,M2,... or START:STOP:STEP (default N/10..N)")
+    g.add_argument("--family", default=None,
+                   help="trained family: gmm (default: the data model's own) or mlp[:depth=D,embed=E] "
+                        "(time-conditioned MLP denoisers; docs/neural.md)")
+    g.add_argument("--widths", default=None,
+                   help="--family mlp: network widths W1,W2,... or START:STOP:STEP (default 4,8,...,512)")
     g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--refine", type=int, default=0, help="extra sizes between the transition's start and end")

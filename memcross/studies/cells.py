@@ -90,9 +90,9 @@ def validate_cell(cell: Cell) -> dict:
     from memcross.validation.sweep import plan_from, validate
 
     opts = dict(cell.options)
-    plan = plan_from(Setting.from_dict(cell.setting), opts.get("preset"), opts.get("sizes"), "auto", cell.seed,
-                     exact_draws=opts.get("exact_draws", 8), n_eval=opts.get("n_eval"), steps=opts.get("steps"),
-                     draws=opts.get("draws"))
+    plan = plan_from(Setting.from_dict(cell.setting), opts.get("preset"), opts.get("widths", opts.get("sizes")),
+                     "auto", cell.seed, exact_draws=opts.get("exact_draws", 8), n_eval=opts.get("n_eval"),
+                     steps=opts.get("steps"), draws=opts.get("draws"), family=opts.get("family"))
     with tempfile.TemporaryDirectory(prefix="memcross-cell-") as tmp:
         store = Store(Path(tmp) / "cell.sqlite")
         try:

@@ -38,7 +38,11 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
             row["_exact"].append(got.exact)
         else:
             summ = got.summary
-            if summ.observed_mid is not None:
+            if summ.family is not None:  # networks: their transition on M_eff/N and in parameters, apart
+                for name, value in (("_mid_net", summ.observed_mid), ("_mid_params", summ.observed_mid_params)):
+                    if value is not None:
+                        row.setdefault(name, []).append(value)
+            elif summ.observed_mid is not None:
                 row["_mid"].append(summ.observed_mid)
             # a trained sweep carries its own predictions and exact crossover: use them where the
             # study has no predict / exact cell for this setting
@@ -58,6 +62,10 @@ def study_rows(study: Study, store: Store) -> tuple[list[dict], list[dict]]:
         row["exact"] = float(np.mean(ex)) if ex else None
         row["exact_seeds"] = len(ex)
         row["observed_mid"] = float(np.mean(mid)) if mid else None
+        for name, column in (("_mid_net", "observed_mid_mlp"), ("_mid_params", "observed_mid_params")):
+            values = row.pop(name, None)
+            if values is not None:
+                row[column] = float(np.mean(values))
         rows.append(row)
     return rows, failed
 
@@ -88,7 +96,8 @@ REPORT_COLUMNS = ["d", "K", "N", "predicted_c1", "predicted_finite_d", "exact", 
 def _columns(rows: list[dict]) -> list[str]:
     """:data:`REPORT_COLUMNS`, led by ``data`` where a row is not the isotropic mixture."""
     other = any(r.get("data", "isotropic") != "isotropic" for r in rows)
-    return (["data"] if other else []) + REPORT_COLUMNS
+    nets = [c for c in ("observed_mid_mlp", "observed_mid_params") if any(c in r for r in rows)]
+    return (["data"] if other else []) + REPORT_COLUMNS + nets
 
 
 def render_report(study: Study, rows: list[dict], failed: list[dict], fmt: str = "markdown", digits: int = 4) -> str:

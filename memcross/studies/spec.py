@@ -41,7 +41,8 @@ from memcross.theory.setting import Setting, check_fields
 from memcross.validation.presets import PRESETS
 
 METHODS = tuple(CELL_PAYLOADS)
-_PART_KEYS = {"methods", "grid", "seeds", "exact_draws", "preset", "steps", "draws", "n_eval", "sizes", "threads"}
+_PART_KEYS = {"methods", "grid", "seeds", "exact_draws", "preset", "steps", "draws", "n_eval", "sizes", "threads",
+              "family", "widths"}
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,13 @@ def parse_study(data: dict, default_name: str = "study", check_plans: bool = Tru
         sizes = part.get("sizes", [])
         if not isinstance(sizes, list):
             raise ValueError(f"{where}: sizes must be a list of integers, got {_kind(sizes)} {_show(sizes)}")
+        family = part.get("family")
+        if family is not None and not isinstance(family, str):
+            raise ValueError(f"{where}: family must be a name (gmm or mlp[:depth=D,embed=E]), got {_show(family)}")
+        widths = part.get("widths")
+        if widths is not None and (family in (None, "gmm") or not isinstance(widths, list) or "sizes" in part):
+            raise ValueError(f"{where}: widths must be a list of integers and go with family = \"mlp\" "
+                             "(instead of sizes)")
         fields = list(grid)
         for combo in itertools.product(*(grid[f] for f in fields)):
             setting = dict(base, **dict(zip(fields, combo)))
@@ -251,9 +259,9 @@ def _check_validate(cell: Cell, setting, where: str) -> None:
 
     opts = cell.options
     try:
-        plan_from(setting, opts.get("preset"), opts.get("sizes"), "cpu", cell.seed,
+        plan_from(setting, opts.get("preset"), opts.get("widths", opts.get("sizes")), "cpu", cell.seed,
                   exact_draws=opts.get("exact_draws", 8), n_eval=opts.get("n_eval"), steps=opts.get("steps"),
-                  draws=opts.get("draws"), check_memory=False)
+                  draws=opts.get("draws"), family=opts.get("family"), check_memory=False)
     except ValueError as exc:
         msg = str(exc)
         for flag, key in _FLAG_KEYS.items():
@@ -263,7 +271,7 @@ def _check_validate(cell: Cell, setting, where: str) -> None:
 
 #: ``memcross validate`` flags in plan messages, and the study keys that set them.
 _FLAG_KEYS = {"--steps": "steps", "--draws": "draws", "--n-eval": "n_eval", "--exact-draws": "exact_draws",
-              "--seed": "seed", "--sizes": "sizes"}
+              "--seed": "seed", "--sizes": "sizes", "--widths": "widths", "--family": "family"}
 
 
 def _options(method: str, part: dict) -> dict:
@@ -272,7 +280,7 @@ def _options(method: str, part: dict) -> dict:
         return {"threads": threads}
     if method == "exact":
         return {"draws": int(part.get("exact_draws", 8)), "threads": threads}
-    opts = {k: part[k] for k in ("preset", "steps", "draws", "n_eval", "sizes") if k in part}
+    opts = {k: part[k] for k in ("preset", "steps", "draws", "n_eval", "sizes", "family", "widths") if k in part}
     opts.setdefault("preset", "quick")
     opts["exact_draws"] = int(part.get("exact_draws", 8))
     opts["threads"] = threads

@@ -102,15 +102,29 @@ def transition(sizes, ratios, N: int) -> Transition:
         idx = np.flatnonzero(r >= level)
         return None if idx.size == 0 else int(idx[0])
 
-    i0, i5, i9 = first(START_LEVEL), first(MID_LEVEL), first(END_LEVEL)
-    mid = None
-    if i5 is not None:
-        if i5 == 0:
-            mid = float(sizes[0])
-        else:
-            lo, hi = r[i5 - 1], r[i5]
-            mid = float(sizes[i5 - 1] + (MID_LEVEL - lo) / (hi - lo) * (sizes[i5] - sizes[i5 - 1]))
+    i0, i9 = first(START_LEVEL), first(END_LEVEL)
+    mid = crossing(sizes, r, MID_LEVEL)
     return Transition(None if i0 is None else int(sizes[i0]), mid, None if i9 is None else int(sizes[i9]), N)
+
+
+def crossing(xs, ratios, level: float = MID_LEVEL) -> float | None:
+    """Where ``ratios`` (in the order given) first reach ``level``, interpolated linearly in ``xs``
+    from the entry before (``xs`` need not increase: an effective size may not); ``xs[0]`` if the
+    first entry does, None if none does.
+
+    >>> crossing([10, 20, 30], [0.0, 0.2, 0.8])
+    25.0
+    """
+    x = np.asarray(xs, dtype=float)
+    r = np.asarray(ratios, dtype=float)
+    idx = np.flatnonzero(r >= level)
+    if idx.size == 0:
+        return None
+    i = int(idx[0])
+    if i == 0:
+        return float(x[0])
+    lo, hi = r[i - 1], r[i]
+    return float(x[i - 1] + (level - lo) / (hi - lo) * (x[i] - x[i - 1]))
 
 
 def transition_note(sizes, ratios) -> str | None:

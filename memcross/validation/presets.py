@@ -24,14 +24,26 @@ DATA_PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
+#: Presets of the MLP family (``--family mlp``), whatever the data: Adam with the GMM family's schedule,
+#: more steps than the GMM quick preset (a network has to fit the score at every noise level).
+FAMILY_PRESETS: dict[str, dict[str, dict]] = {
+    "mlp": {
+        "paper": {"steps": 50_000, "draws": 100, "n_eval": 50, "init": "default"},
+        "quick": {"steps": 4_000, "draws": 10, "n_eval": 200, "init": "default", "lr": 3e-3, "final_lr": 3e-6},
+    },
+}
+
+
 def preset_names() -> list[str]:
     """The names of the validation presets."""
     return list(PRESETS)
 
 
-def get_preset(name: str, data: str = "isotropic") -> dict:
-    """A copy of preset ``name``'s options for data model ``data`` (its own where it has one);
-    ValueError for an unknown name."""
+def get_preset(name: str, data: str = "isotropic", family: str | None = None) -> dict:
+    """A copy of preset ``name``'s options for data model ``data`` (its own where it has one), or
+    for the trained family ``family`` (``mlp...``) where one is named; ValueError for an unknown name."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    if family is not None and family.partition(":")[0].strip() in FAMILY_PRESETS:
+        return dict(FAMILY_PRESETS[family.partition(":")[0].strip()][name])
     return dict(DATA_PRESETS.get(data, {}).get(name, PRESETS[name]))

@@ -32,9 +32,13 @@ from memcross.records import SizeResult, SweepResult, SweepSummary
 from memcross.store import Store, StoreError, config_key
 from memcross.theory.setting import Setting
 from memcross.validation.data import GMMData, check_sizes
-from memcross.validation.datamodels import trainable_family, validation_model
+from memcross.validation.datamodels import validation_model
 from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import (
+    END_LEVEL,
+    MID_LEVEL,
+    START_LEVEL,
+    crossing,
     memorization_ratio,
     refine_sizes,
     transition,
@@ -43,10 +47,12 @@ from memcross.validation.metrics import (
 from memcross.validation.presets import PRESETS, get_preset
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
-from memcross.validation.train import History, TrainConfig, Trainer, convergence, family_options
+from memcross.validation.train import History, TrainConfig, Trainer, convergence, family_for, family_options
 
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
+#: Widths of a network sweep unless given (``--family mlp``).
+DEFAULT_WIDTHS = (4, 8, 16, 32, 64, 128, 256, 512)
 #: Most generated samples per size.
 MAX_N_EVAL = 1_000_000
 
@@ -108,11 +114,19 @@ class ValidationPlan:
         from memcross.validation.train import MAX_DRAWS, check_loss_weights
 
         s = self.setting
-        family_options(trainable_family(s), self.train, s.data_model.name)
+        family_options(family_for(self.train, s.data_model.name), self.train, s.data_model.name)
         if not self.sizes:
             raise ValueError("sizes must name at least one model size")
         for M in self.sizes:
-            check_sizes(s.d, s.K, s.N, M)
+            if self.train.family is None:
+                check_sizes(s.d, s.K, s.N, M)
+            else:
+                from memcross.validation.mlp_model import MAX_WIDTH
+
+                check_sizes(s.d, s.K, s.N)
+                check_int(M, "--widths", 1, MAX_WIDTH)
+        if self.refine and self.train.family is not None:
+            raise ValueError("--refine applies to component counts, not to network widths; give --widths instead")
         if list(self.sizes) != sorted(set(self.sizes)):
             raise ValueError(f"sizes must be increasing without repeats, got {list(self.sizes)}")
         for name, flag, high in (("n_eval", "--n-eval", MAX_N_EVAL), ("exact_draws", "--exact-draws", MAX_DRAWS),
@@ -139,7 +153,9 @@ class ValidationPlan:
         check_exact_memory(d, s.N, self.exact_draws, n_times, validation_model(s).generalizer_copies(s.K))
         if torch.device(self.device).type == "cpu":
             itemsize = torch.finfo(torch_dtype(self.train.dtype)).bits // 8
-            need = trainable_family(s).training_memory(d, s.N, self.train.draws, self.sizes, itemsize)
+            family = family_for(self.train, s.data_model.name)
+            extra = family_options(family, self.train, s.data_model.name) if self.train.family else {}
+            need = family.training_memory(d, s.N, self.train.draws, self.sizes, itemsize, **extra)
             check_memory(need, f"validate: training (d, N, R) = ({d}, {s.N}, {self.train.draws}) with sizes "
                                f"{_short(self.sizes)}", "--dim/--train/--draws/--sizes")
 
@@ -164,6 +180,17 @@ class ValidationPlan:
                 "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
 
 
+def family_model(plan: ValidationPlan):
+    """What the sweep needs of the plan's trained family (stored layout, denoiser, locations): the
+    data model's :func:`~memcross.validation.datamodels.validation_model`, or the MLP's
+    (:class:`~memcross.validation.mlp_model.MLPModel`) for ``--family mlp``."""
+    if plan.train.family is None:
+        return validation_model(plan.setting)
+    from memcross.validation.mlp_model import MLPModel
+
+    return MLPModel(plan.train.family)
+
+
 def _np_bytes(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -178,7 +205,7 @@ def load_params(store: Store, plan: ValidationPlan, M: int, dim: int | None = No
     arrays = store.arrays("params", plan.trained_config(M), "params")
     if arrays is None:
         return None
-    want = validation_model(plan.setting).param_shapes(M, plan.setting.d if dim is None else dim)
+    want = family_model(plan).param_shapes(M, plan.setting.d if dim is None else dim)
     if set(arrays) != set(want) or any(arrays[k].dtype.kind != "f" or (shape is not None and arrays[k].shape != shape)
                                        for k, shape in want.items()):
         got = ", ".join(f"{k} {v.shape}" for k, v in sorted(arrays.items()))
@@ -295,20 +322,30 @@ def _evaluate(plan: ValidationPlan, data: GMMData, process: Process, table: Time
               M: int, store: Store) -> SizeResult:
     arrays = load_params(store, plan, M, data.d)
     trained = store.get("params", plan.trained_config(M), PARAMS_FIELDS)
-    denoise = validation_model(plan.setting).denoiser(arrays)
+    model = family_model(plan)
+    denoise = model.denoiser(arrays)
     times = process.sampler_grid()
     gen = torch.Generator().manual_seed(plan.data_seed + 2)
     sampler = get_sampler(plan.sampler)
     samples = sampler(denoise, times, process.alpha(times), process.sigma(times), plan.n_eval, data.d, gen)
     train_t = _per_time_losses(denoise, data.train, table, plan.loss_draws, plan.data_seed + 3)
     val_t = _per_time_losses(denoise, data.validation, table, plan.loss_draws, plan.data_seed + 4)
+    train_loss = float(table.weighted(train_t))
+    if plan.train.family is None:
+        extra = {"M_over_N": M / data.N, "pmem_train_loss": float(table.weighted(ex.pmem_train[M - 1])),
+                 "pmem_val_loss": None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1]))}
+    else:  # a network: its size on the toolkit's axis is the partial memorizer with the same training loss
+        from memcross.validation.mlp_model import effective_size
+
+        m_eff = effective_size(train_loss, table.weighted(ex.pmem_train))
+        m_eff_t = [effective_size(float(v), ex.pmem_train[:, j]) for j, v in enumerate(train_t)]
+        extra = {"M_over_N": m_eff / data.N, "pmem_train_loss": None, "pmem_val_loss": None,
+                 "params": model.parameter_count(M, data.d), "M_eff": m_eff, "M_eff_t": m_eff_t}
     result = SizeResult(
-        M=M, M_over_N=M / data.N, **memorization_ratio(samples, data.train, seed=plan.data_seed),
-        variance=float(arrays["variance"]), **validation_model(plan.setting).locations(arrays, data),
-        train_loss=float(table.weighted(train_t)), val_loss=float(table.weighted(val_t)),
+        M=M, **extra, **memorization_ratio(samples, data.train, seed=plan.data_seed),
+        variance=float(arrays["variance"]), **model.locations(arrays, data),
+        train_loss=train_loss, val_loss=float(table.weighted(val_t)),
         train_loss_t=train_t.tolist(), val_loss_t=val_t.tolist(),
-        pmem_train_loss=float(table.weighted(ex.pmem_train[M - 1])),
-        pmem_val_loss=None if ex.pmem_val is None else float(table.weighted(ex.pmem_val[M - 1])),
         **{k: trained["convergence"][k] for k in ("converged", "loss_fell", "variance_moved", "final_loss")},
         steps_per_second=trained["steps_per_second"])
     store.put("size", plan.size_config(M), result.to_dict())
@@ -331,7 +368,7 @@ def sample_pairs(plan: ValidationPlan, store: Store, per_size: int = 4, seed: in
         arrays = load_params(store, plan, M, data.d)
         if arrays is None:
             continue
-        denoise = validation_model(plan.setting).denoiser(arrays)
+        denoise = family_model(plan).denoiser(arrays)
         gen = torch.Generator().manual_seed(seed + M)
         x = get_sampler(plan.sampler)(denoise, times, process.alpha(times), process.sigma(times), per_size, data.d, gen)
         train = data.train.to(x)
@@ -349,8 +386,11 @@ def _run_sizes(plan, data, process, table, ex, sizes, store, progress, log, chec
     for M in pending:
         r = _evaluate(plan, data, process, table, ex, M, store)
         flag = "" if r.converged else "  (unconverged)"
-        log(f"M = {M:4d} (M/N = {M / data.N:.3f}): memorization ratio {r.ratio:.3f} "
-            f"[{r.ratio_low:.3f}, {r.ratio_high:.3f}], variance {r.variance:.4g}{flag}")
+        ratio = f"memorization ratio {r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]"
+        if r.M_eff is None:
+            log(f"M = {M:4d} (M/N = {M / data.N:.3f}): {ratio}, variance {r.variance:.4g}{flag}")
+        else:
+            log(f"width {M:4d} ({r.params} parameters, M_eff/N = {r.M_over_N:.3f}): {ratio}{flag}")
 
 
 def _predictions(setting: Setting) -> dict:
@@ -388,7 +428,13 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
             sizes = sorted(set(sizes) | set(extra))
             rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
     ratios = [r.ratio for r in rows]
-    trans = transition(sizes, ratios, s.N).ratios()
+    if plan.train.family is None:
+        trans = transition(sizes, ratios, s.N).ratios()
+        net = {}
+    else:  # networks: the transition on M_eff/N (not monotone in the width), and its 50% point in parameters
+        trans = {key: crossing([r.M_over_N for r in rows], ratios, level)
+                 for key, level in (("start", START_LEVEL), ("mid", MID_LEVEL), ("end", END_LEVEL))}
+        net = {"family": plan.train.family, "observed_mid_params": crossing([r.params for r in rows], ratios)}
     model = s.data_model
     summary = SweepSummary(
         d=data.d, K=s.K, N=s.N, schedule=s.schedule, time=s.time, weighting=s.weighting,
@@ -402,7 +448,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
         sizes=",".join(str(M) for M in sizes),
         gen_train_loss=float(table.weighted(ex.gen_train)),
         mem_train_loss=float(table.weighted(ex.mem_train)),
-        gen_val_loss=None if ex.gen_val is None else float(table.weighted(ex.gen_val)),
+        gen_val_loss=None if ex.gen_val is None else float(table.weighted(ex.gen_val)), **net,
     )
     store.put("summary", plan.summary_config(), summary.to_dict())
     stored = store.get_record("summary", plan.summary_config(), SweepSummary.from_dict)
@@ -420,10 +466,12 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     (:meth:`ValidationPlan.check_memory`): a mistake is refused here, before any data or store."""
     dev = resolve_device(device)
     name = preset or ("paper" if dev.type == "cuda" else "quick")
-    p = get_preset(name, setting.data_model.name)
+    p = get_preset(name, setting.data_model.name, train_overrides.get("family"))
     given = {k: v for k, v in train_overrides.items() if v is not None}
     train_fields = {f: p[f] for f in p if f not in ("n_eval",)}  # the preset's, unless given
     train = TrainConfig(**{**train_fields, **given})
+    if sizes is None and train_overrides.get("family") not in (None, "gmm"):
+        sizes = DEFAULT_WIDTHS
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
     plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
                           exact_draws, refine=refine, device=str(dev), preset=name)

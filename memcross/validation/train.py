@@ -91,6 +91,8 @@ class TrainConfig:
     clip: float | None = None
     #: The coloured family's variance parameter (``std``, its default, or ``log-var``); None: the family's.
     variance_param: str | None = None
+    #: The trained family: None (or ``gmm``) for the data model's own, ``mlp[:depth=D,embed=E]`` for MLP denoisers.
+    family: str | None = None
 
     def __post_init__(self):
         """Every field is checked here, before any data or store exists; the messages name the
@@ -121,6 +123,12 @@ class TrainConfig:
             check_variance_param(self.variance_param)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.family == "gmm":
+            object.__setattr__(self, "family", None)
+        if self.family is not None:
+            from memcross.validation.mlp_model import parse_family
+
+            parse_family(self.family)
         check_any_init(self.init)
         check_seed(self.seed, "--train-seed")
         from memcross.theory.targets import get_target
@@ -146,7 +154,7 @@ class TrainConfig:
         """The options as a plain dict (``betas`` as a list)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
-        for name in ("clip", "variance_param"):  # left out unset, so runs stored before they existed keep their keys
+        for name in ("clip", "variance_param", "family"):  # left out unset, so runs stored before they existed keep their keys
             if out[name] is None:
                 del out[name]
         return out
@@ -160,9 +168,25 @@ class TrainConfig:
         return self.lr + (self.final_lr - self.lr) * (step - n_warm) / span
 
 
+def family_for(config: TrainConfig, data_model: str):
+    """The trained family class of ``config`` on data model ``data_model``: the data model's own
+    (:func:`~memcross.validation.datamodels.trainable_family`) unless ``config.family`` names another."""
+    if config.family is None:
+        return trainable_family(data_model)
+    from memcross.validation.mlp_model import MLPFamily
+
+    return MLPFamily
+
+
 def family_options(family, config: TrainConfig, data_model: str) -> dict:
     """The options of ``config`` that ``family.initialize`` takes beyond the common ones; a
     ValueError where ``config`` asks for one the family does not have."""
+    if config.family is not None:
+        from memcross.validation.mlp_model import parse_family
+
+        if config.variance_param is not None:
+            raise ValueError("--variance-param applies to the coloured-template family, not to MLP denoisers")
+        return parse_family(config.family)
     if config.variance_param is None:
         return {}
     if not hasattr(family, "variance_params"):
@@ -200,8 +224,14 @@ class Trainer:
     """
 
     def __init__(self, data: GMMData, process: Process, sizes, config: TrainConfig, device="cpu"):
+        family = family_for(config, data.data_model)
         for M in sizes:
-            check_int(M, "model size M", 1, data.N, high_name="N")
+            if getattr(family, "sizes_are_widths", False):
+                from memcross.validation.mlp_model import MAX_WIDTH
+
+                check_int(M, "width", 1, MAX_WIDTH)
+            else:
+                check_int(M, "model size M", 1, data.N, high_name="N")
         self.data, self.process, self.config = data, process, config
         self.sizes = list(sizes)
         self.device = torch.device(device)
@@ -209,7 +239,6 @@ class Trainer:
         self.dtype = dtype
         train_setting = process.setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)
         self.loss_process = Process(train_setting)
-        family = trainable_family(data.data_model)
         family.check_init(config.init)
         self.family = family.initialize(data, self.sizes, config.init, config.seed, config.init_variance, dtype,
                                         self.device, **family_options(family, config, data.data_model))
@@ -217,8 +246,10 @@ class Trainer:
         self._factors = factors(data, config.draws, dtype, self.device) if factors else None
         total = sum(self.sizes)
         self._rows = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes)).to(self.device)
-        self._row_of = [self._rows if p.shape[0] == total else torch.arange(len(self.sizes), device=self.device)
-                        for p in self.family.parameters()]
+        rows = getattr(self.family, "param_rows", None)
+        self._row_of = rows() if rows is not None else [
+            self._rows if p.shape[0] == total else torch.arange(len(self.sizes), device=self.device)
+            for p in self.family.parameters()]
         for p in self.family.parameters():
             p.requires_grad_(True)
         self.gen = torch.Generator().manual_seed(int(config.seed) + 1)

@@ -100,12 +100,14 @@ def trainable_family(setting_or_name):
 
 
 def all_init_names() -> list[str]:
-    """Every init of every trained family (the built-ins first, isotropic first)."""
+    """Every init of every trained family (the built-ins first, isotropic first; the MLP's last)."""
+    from memcross.validation.mlp_model import init_names as mlp_inits
+
     names: list[str] = []
     for name in [*_BUILTIN, *(n for n in _REGISTRY if n not in _BUILTIN)]:
         family = validation_model(name).family
         names += family.init_names() if family is not None else []
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(names + mlp_inits()))
 
 
 def check_any_init(name: str) -> None:
