@@ -9,6 +9,8 @@
   8 draws; digits and procedural blobs) and its finite-d prediction;
 * training throughput of the coloured-template family, 10 sizes M = 10..100 batched, R = 10
   (the quick preset's step for the paper's coloured setting);
+* training throughput of the MLP family, 8 widths 8..1024 batched at (30, 4, 100), R = 10 (the
+  network sweep of docs/neural.md);
 * (long, only on request) the whole quick sweep of the paper's coloured setting with digits
   templates: ``--case sweep-colored-quick --store FILE`` (about an hour on 2 cores).
 
@@ -31,14 +33,15 @@ STEPS = 2000
 WARMUP = 100
 
 
-def _train_case(sizes, draws, steps=STEPS):
+def _train_case(sizes, draws, steps=STEPS, **config):
     from memcross.theory import Setting
     from memcross.validation.data import make_gmm_data
     from memcross.validation.process import Process
     from memcross.validation.train import TrainConfig, Trainer
 
     data = make_gmm_data(30, 4, 100, seed=0)
-    tr = Trainer(data, Process(Setting(d=30, K=4, N=100)), sizes, TrainConfig(steps=WARMUP + 3 * steps, draws=draws))
+    tr = Trainer(data, Process(Setting(d=30, K=4, N=100)), sizes,
+                 TrainConfig(steps=WARMUP + 3 * steps, draws=draws, **config))
     tr.run(until=WARMUP)
     rates = []
     for k in range(3):
@@ -122,6 +125,9 @@ def _sweep_colored_case(store_path):
             "observed_mid": s.observed_mid, "ratios": {r.M: r.ratio for r in res.sizes}}
 
 
+#: The widths of the MLP sweep in docs/neural.md (``--family mlp``, depth 2) at (30, 4, 100), R = 10.
+MLP_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
+
 #: Cases left out of the default run (too long); run them with ``--case``.
 LONG = {"sweep-colored-quick"}
 
@@ -136,6 +142,7 @@ CASES = {
     "train-colored-batched-pixel": lambda: _train_colored_case(list(range(10, 101, 10)), 10, colour_space=False),
     "train-colored-batched": lambda: _train_colored_case(list(range(10, 101, 10)), 10),
     "sweep-colored-quick": lambda: _sweep_colored_case(ARGS.store),
+    "train-mlp-widths": lambda: _train_case(list(MLP_WIDTHS), 10, steps=100, family="mlp", init="default"),
 }
 ARGS = argparse.Namespace(store=None)
 

@@ -48,10 +48,11 @@ def _list_rows(what: str) -> list[dict]:
             rows.append({"name": name, "parameters (defaults)": ", ".join(params) or "- (the setting's d, K, s2)",
                          "setting defaults": fields or "-", "description": cls.description})
         return rows
-    from memcross.validation.presets import DATA_PRESETS, PRESETS
+    from memcross.validation.presets import DATA_PRESETS, FAMILY_PRESETS, PRESETS
 
     rows = []
-    for data, presets in [("isotropic", PRESETS), *DATA_PRESETS.items()]:
+    families = [(f"any (--family {name})", presets) for name, presets in FAMILY_PRESETS.items()]
+    for data, presets in [("isotropic", PRESETS), *DATA_PRESETS.items(), *families]:
         for n, p in presets.items():
             rest = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("steps", "draws", "n_eval"))
             rows.append({"name": n, "data": data, "steps": p["steps"], "draws": p["draws"], "n_eval": p["n_eval"],

@@ -114,7 +114,7 @@ def add_parser(sub) -> None:
                    help="trained family: gmm (default: the data model's own) or mlp[:depth=D,embed=E] "
                         "(time-conditioned MLP denoisers; docs/neural.md)")
     g.add_argument("--widths", default=None,
-                   help="--family mlp: network widths W1,W2,... or START:STOP:STEP (default 4,8,...,512)")
+                   help="--family mlp: network widths W1,W2,... or START:STOP:STEP (default 8,16,...,1024)")
     g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--refine", type=int, default=0, help="extra sizes between the transition's start and end")

@@ -52,7 +52,7 @@ from memcross.validation.train import History, TrainConfig, Trainer, convergence
 #: Seconds between training checkpoints.
 CHECKPOINT_SECONDS = 30.0
 #: Widths of a network sweep unless given (``--family mlp``).
-DEFAULT_WIDTHS = (4, 8, 16, 32, 64, 128, 256, 512)
+DEFAULT_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 #: Most generated samples per size.
 MAX_N_EVAL = 1_000_000
 
@@ -398,7 +398,12 @@ def _predictions(setting: Setting) -> dict:
     from memcross.numerics.predict import predict
 
     base = setting.replace(C=1)
-    snr = predict(base, "finite-snr").value if has_finite_snr(base.data_model) else None
+    snr = None
+    if has_finite_snr(base.data_model):
+        try:
+            snr = predict(base, "finite-snr").value
+        except ValueError:  # a setting finite-snr does not cover (e.g. d < K + 3): the summary has none
+            snr = None
     return {"predicted_c1": predict(base, "asymptotic").value, "predicted_finite_d": predict(base, "finite-d").value,
             "predicted_finite_snr": snr}
 

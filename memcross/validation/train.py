@@ -186,6 +186,8 @@ def family_options(family, config: TrainConfig, data_model: str) -> dict:
 
         if config.variance_param is not None:
             raise ValueError("--variance-param applies to the coloured-template family, not to MLP denoisers")
+        if config.init_variance is not None:
+            raise ValueError("--init-variance does not apply to MLP denoisers (they have no variance)")
         return parse_family(config.family)
     if config.variance_param is None:
         return {}

@@ -169,3 +169,21 @@ def test_cli_bad_executor_writes_nothing(tmp_path, cli, flags, message):
 
 
 # -- the report as one CSV table --------------------------------------------------------------------
+
+
+def test_an_mlp_validate_cell_runs_in_process_and_on_workers(tmp_path):
+    """A trained network sweep as a study cell (family and widths): the same stored result in-process
+    and on worker processes, reported apart from the GMM transition; at d = 4 < K + 3, where finite-snr
+    does not apply, the summary has no finite-snr prediction instead of failing."""
+    st = parse_study({"part": [{"methods": ["validate"], "grid": {"d": [4], "K": [2], "N": [10]},
+                                "family": "mlp:depth=1,embed=4", "widths": [4, 16], "steps": 30, "draws": 2,
+                                "n_eval": 10, "exact_draws": 2}]})
+    a, b = Store(tmp_path / "a.sqlite"), Store(tmp_path / "b.sqlite")
+    assert run_study(st, a).done == 1
+    assert run_study(st, b, workers=2).done == 1
+    got = [s.get("cell", st.cells[0].config()) for s in (a, b)]
+    assert got[0]["summary"] == got[1]["summary"]
+    assert got[0]["summary"]["family"] == "mlp:depth=1,embed=4"
+    assert [r["params"] for r in got[0]["sizes"]] == [4 * 8 + 4 + 4 * 4 + 4, 16 * 8 + 16 + 16 * 4 + 4]
+    rows, failed = study_rows(st, a)
+    assert not failed and rows[0]["observed_mid"] is None  # a network's transition is not the GMM's

@@ -219,3 +219,47 @@ def test_effective_size_of_a_partial_memorizer_is_its_size():
         loss_t = _per_time_losses(lambda x, a, s, pts=pts: posterior_mean(x, a, s, pts), data.train, table, 16, 9)
         m_eff = effective_size(float(table.weighted(loss_t)), table.weighted(ex.pmem_train))
         assert abs(m_eff - M) <= 1.5, (M, m_eff)
+
+
+NET = ["validate", "--dim", "6", "--components", "2", "--train", "10", "--steps", "20", "--draws", "2",
+       "--n-eval", "10", "--exact-draws", "1", "--no-progress", "--no-figure"]
+
+
+def _main(capsys, *args):
+    from memcross.cli import main
+
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--widths", "8,16"], "--widths applies to --family mlp; give --sizes for the GMM family"),
+    (["--family", "mlp", "--sizes", "4"], "--family mlp takes --widths (network widths), not --sizes"),
+    (["--family", "cnn"], "--family must be gmm, mlp or mlp:depth=D,embed=E, got 'cnn'"),
+    (["--family", "mlp:depth=99", "--widths", "8"], "depth must be an integer in [1, 16], got '99'"),
+    (["--family", "mlp", "--widths", "0,8"], "--widths must be a positive integer"),
+    (["--family", "mlp", "--widths", "8,x"], "--widths '8,x': expected"),
+    (["--family", "mlp", "--widths", "8", "--refine", "2"], "--refine applies to component counts"),
+    (["--family", "mlp", "--widths", "8", "--init-variance", "0.1"], "--init-variance does not apply to MLP"),
+    (["--family", "mlp", "--widths", "8", "--init", "pmem"], "init 'pmem' is not available for MLP denoisers"),
+])
+def test_network_sweep_mistakes_write_nothing(tmp_path, capsys, extra, message):
+    store = tmp_path / "s.sqlite"
+    rc, out = _main(capsys, *NET, *extra, "--store", store)
+    assert rc == 2 and out.err.count("\n") == 1 and message in out.err, out.err
+    assert not store.exists()
+
+
+def test_network_sweep_stores_resumes_and_reports(tmp_path, capsys):
+    """A tiny network sweep end to end: per-width parameter counts and effective sizes in the table,
+    the stored units reused by a second run (nothing retrained)."""
+    store = tmp_path / "s.sqlite"
+    args = [*NET, "--family", "mlp:depth=1,embed=4", "--widths", "4,32", "--store", store]
+    rc, out = _main(capsys, *args)
+    assert rc == 0, out.err
+    assert "| M | params | M_eff | M_over_N |" in out.out and "observed_mid_params" in out.out
+    assert "trained sizes [4, 32]" in out.out
+    rc, again = _main(capsys, *args)
+    assert rc == 0 and "trained sizes" not in again.out  # every width came from the store
+    rows = [line for line in out.out.splitlines() if line.startswith("| 4 |") or line.startswith("| 32 |")]
+    assert rows[0].split("|")[2].strip() == str(parameter_count(4, 6, 1, 4))
