@@ -91,7 +91,9 @@ def coefficient_figure(path, dims=(10, 30, 50, 100), K: int = 12, N: int = 200) 
 
 def transition_figure(rows: list[SizeResult], marks: dict, path, baselines: dict | None = None) -> Path:
     """Memorization ratio (with its interval) and weighted train / validation losses against
-    ``M/N``, with the predicted and exact crossovers marked as vertical lines.
+    ``M/N``, with the predicted and exact crossovers marked as vertical lines; for networks
+    (rows with ``params``) against ``M_eff/N``, and a third panel of the ratio against the
+    parameter count.
 
     ``rows``: the sweep's sizes (:class:`~memcross.records.SizeResult`: ``M_over_N``, ``ratio``,
     ``ratio_low``, ``ratio_high``, ``train_loss``, ``val_loss``, ``pmem_train_loss``); ``marks``:
@@ -104,9 +106,20 @@ def transition_figure(rows: list[SizeResult], marks: dict, path, baselines: dict
     ratio = np.array([r.ratio for r in rows])
     lo = np.array([r.ratio_low for r in rows])
     hi = np.array([r.ratio_high for r in rows])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    network = all(getattr(r, "params", None) is not None for r in rows)
+    fig, axes = plt.subplots(1, 3 if network else 2, figsize=(15 if network else 10, 3.6))
+    ax1, ax2 = axes[:2]
     ax1.errorbar(x, ratio, yerr=[ratio - lo, hi - ratio], fmt="o-", color="C0", capsize=3,
                  label="memorization ratio (95% bootstrap)")
+    if network:  # networks: the ratio against the parameter count too
+        ax3 = axes[2]
+        ax3.errorbar([r.params for r in rows], ratio, yerr=[ratio - lo, hi - ratio], fmt="o-", color="C0", capsize=3)
+        ax3.set_xscale("log")
+        ax3.set_ylim(-0.03, 1.03)
+        ax3.set_xlabel("parameters")
+        ax3.set_ylabel("memorization ratio")
+        for r in rows:
+            ax3.annotate(f"w={r.M}", (r.params, r.ratio), textcoords="offset points", xytext=(3, -10), fontsize=6)
     ax1.set_ylim(-0.03, 1.03)
     ax1.set_ylabel("memorization ratio")
     ax2.plot(x, [r.train_loss for r in rows], "o-", color="C0", label="trained: train loss")
@@ -123,7 +136,7 @@ def transition_figure(rows: list[SizeResult], marks: dict, path, baselines: dict
             ax.axvline(value, color=f"C{3 + i}", ls=styles[i % len(styles)], lw=1.2,
                        label=f"{label} = {value:.3f}" if ax is ax1 else None)
     for ax in (ax1, ax2):
-        ax.set_xlabel("$M/N$")
+        ax.set_xlabel(r"$M_\mathrm{eff}/N$ (effective size)" if network else "$M/N$")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)

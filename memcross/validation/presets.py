@@ -18,7 +18,7 @@ DATA_PRESETS: dict[str, dict[str, dict]] = {
     "colored-templates": {
         "paper": {"steps": 100_000, "draws": 100, "n_eval": 50, "lr": 1e-4, "final_lr": 1e-8, "warmup": 0.05,
                   "clip": 1e3, "init_variance": 1e-12, "variance_param": "std"},
-        "quick": {"steps": 15_000, "draws": 10, "n_eval": 100, "lr": 3e-3, "final_lr": 3e-6, "warmup": 0.05,
+        "quick": {"steps": 10_000, "draws": 10, "n_eval": 100, "lr": 1e-3, "final_lr": 1e-6, "warmup": 0.05,
                   "clip": 1e3, "init_variance": 1e-12, "variance_param": "std"},
     },
 }
