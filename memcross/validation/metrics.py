@@ -127,9 +127,10 @@ def crossing(xs, ratios, level: float = MID_LEVEL) -> float | None:
     return float(x[i - 1] + (level - lo) / (hi - lo) * (x[i] - x[i - 1]))
 
 
-def transition_note(sizes, ratios) -> str | None:
+def transition_note(sizes, ratios, name: str = "M") -> str | None:
     """What a transition read from ``ratios`` at ``sizes`` cannot say: ``None`` when the ratio
-    crosses 0.5 inside the sizes tried, else where the transition lies instead.
+    crosses 0.5 inside the sizes tried, else where the transition lies instead (``name``: what a
+    size is, ``M`` or ``width``).
 
     >>> transition_note([25, 50, 100], [0.9, 1.0, 1.0])
     'every size tried memorizes (ratio >= 0.5 at M = 25): the transition lies below the smallest size tried'
@@ -140,10 +141,10 @@ def transition_note(sizes, ratios) -> str | None:
     """
     sizes, r = list(sizes), np.asarray(ratios, dtype=float)
     if r[0] >= MID_LEVEL:
-        return (f"every size tried memorizes (ratio >= {MID_LEVEL} at M = {sizes[0]}): the transition lies below "
+        return (f"every size tried memorizes (ratio >= {MID_LEVEL} at {name} = {sizes[0]}): the transition lies below "
                 "the smallest size tried")
     if not np.any(r >= MID_LEVEL):
-        return (f"no size tried memorizes (ratio < {MID_LEVEL} up to M = {sizes[-1]}): the transition lies above "
+        return (f"no size tried memorizes (ratio < {MID_LEVEL} up to {name} = {sizes[-1]}): the transition lies above "
                 "the largest size tried")
     return None
 

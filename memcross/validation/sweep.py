@@ -447,7 +447,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
         preset=plan.preset, steps=plan.train.steps, draws=plan.train.draws, seed=plan.data_seed,
         **_predictions(s), exact=float(exact_ratio),
         observed_start=trans["start"], observed_mid=trans["mid"], observed_end=trans["end"],
-        transition_note=transition_note(sizes, ratios),
+        transition_note=transition_note(sizes, ratios, "M" if plan.train.family is None else "width"),
         baseline_ratio=memorization_ratio(data.evaluation, data.train)["ratio"],
         unconverged=",".join(str(r.M) for r in rows if not r.converged) or "none",
         sizes=",".join(str(M) for M in sizes),
