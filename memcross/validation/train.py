@@ -227,13 +227,14 @@ class Trainer:
 
     def __init__(self, data: GMMData, process: Process, sizes, config: TrainConfig, device="cpu"):
         family = family_for(config, data.data_model)
-        for M in sizes:
-            if getattr(family, "sizes_are_widths", False):
-                from memcross.validation.mlp_model import MAX_WIDTH
+        if getattr(family, "sizes_are_widths", False):
+            from memcross.validation.mlp_model import MAX_WIDTH
 
-                check_int(M, "width", 1, MAX_WIDTH)
-            else:
-                check_int(M, "model size M", 1, data.N, high_name="N")
+            name, high, high_name = "width", MAX_WIDTH, ""
+        else:
+            name, high, high_name = "model size M", data.N, "N"
+        for M in sizes:
+            check_int(M, name, 1, high, high_name=high_name)
         self.data, self.process, self.config = data, process, config
         self.sizes = list(sizes)
         self.device = torch.device(device)
