@@ -97,14 +97,26 @@ def transition(sizes, ratios, N: int) -> Transition:
         raise ValueError("sizes and ratios must be non-empty and of the same length")
     if np.any(np.diff(sizes) <= 0):
         raise ValueError("sizes must be strictly increasing")
+    at = levels(sizes, r)
+    as_int = lambda v: None if v is None else int(v)
+    return Transition(as_int(at["start"]), at["mid"], as_int(at["end"]), N)
+
+
+def levels(xs, ratios) -> dict:
+    """``start``, ``mid`` and ``end`` of a transition on positions ``xs`` (in the order given; they
+    need not increase): ``xs`` at the first ratio reaching 0.1 and 0.9, and the interpolated
+    :func:`crossing` of 0.5; None where a level is not reached.
+
+    >>> levels([70, 90, 80], [0.0, 0.2, 0.6])
+    {'start': 90.0, 'mid': 82.5, 'end': None}
+    """
+    r = np.asarray(ratios, dtype=float)
 
     def first(level):
         idx = np.flatnonzero(r >= level)
-        return None if idx.size == 0 else int(idx[0])
+        return None if idx.size == 0 else float(xs[int(idx[0])])
 
-    i0, i9 = first(START_LEVEL), first(END_LEVEL)
-    mid = crossing(sizes, r, MID_LEVEL)
-    return Transition(None if i0 is None else int(sizes[i0]), mid, None if i9 is None else int(sizes[i9]), N)
+    return {"start": first(START_LEVEL), "mid": crossing(xs, r, MID_LEVEL), "end": first(END_LEVEL)}
 
 
 def crossing(xs, ratios, level: float = MID_LEVEL) -> float | None:

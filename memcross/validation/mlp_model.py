@@ -290,15 +290,11 @@ def effective_size(loss: float, pmem_losses, tol: float = 0.0) -> float:
     >>> effective_size(2.5, [4.0, 3.0, 2.0, 1.0])
     2.5
     """
+    from memcross.validation.metrics import crossing
+
     L = np.asarray(pmem_losses, dtype=float)
     if L.ndim != 1 or L.size == 0 or not np.all(np.isfinite(L)) or not math.isfinite(loss):
         raise ValueError("effective_size needs a finite loss and a non-empty finite list of partial-memorizer losses")
-    below = np.flatnonzero(L <= loss)
-    if below.size == 0:
-        return float(L.size)
-    m = int(below[0])  # index of the first size at or below the loss
-    if m == 0:
-        return 1.0
-    l0, l1 = L[m - 1], L[m]
-    frac = (l0 - loss) / (l0 - l1) if l0 != l1 else 1.0
-    return float(m + frac)
+    # the first M whose loss is at or below ``loss``, interpolated from M - 1: the crossing of -L at -loss
+    m = crossing(np.arange(1, L.size + 1), -L, -loss)
+    return float(L.size) if m is None else m

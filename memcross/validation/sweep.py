@@ -35,10 +35,8 @@ from memcross.validation.data import GMMData, check_sizes
 from memcross.validation.datamodels import validation_model
 from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import (
-    END_LEVEL,
-    MID_LEVEL,
-    START_LEVEL,
     crossing,
+    levels,
     memorization_ratio,
     refine_sizes,
     transition,
@@ -437,8 +435,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
         trans = transition(sizes, ratios, s.N).ratios()
         net = {}
     else:  # networks: the transition on M_eff/N (not monotone in the width), and its 50% point in parameters
-        trans = {key: crossing([r.M_over_N for r in rows], ratios, level)
-                 for key, level in (("start", START_LEVEL), ("mid", MID_LEVEL), ("end", END_LEVEL))}
+        trans = levels([r.M_over_N for r in rows], ratios)
         net = {"family": plan.train.family, "observed_mid_params": crossing([r.params for r in rows], ratios)}
     model = s.data_model
     summary = SweepSummary(
