@@ -82,20 +82,6 @@ def check_init(name: str) -> None:
     INITS.check(name)
 
 
-def _terms(X: torch.Tensor, u: torch.Tensor, m: torch.Tensor, v, a: torch.Tensor, s2: torch.Tensor):
-    """Per-component quantities for points ``X`` (B, 3, P): ``p, n, s, q, logits, cbar``."""
-    p = torch.einsum("bcp,kp->bck", X, u)  # (B, 3, M)
-    n = (u * u).sum(1)  # (M,)
-    a3, s23 = a.reshape(-1, 1, 1), s2.reshape(-1, 1, 1)
-    s = s2.reshape(-1, 1) + a.reshape(-1, 1) ** 2 * v * n  # (B, M)
-    q = p - a3 * n * m.T  # (B, 3, M)
-    mm = (m * m).sum(1)
-    logits = ((a3 * m.T * p).sum(1) - 0.5 * a.reshape(-1, 1) ** 2 * n * mm) / s2.reshape(-1, 1) \
-        + (a3**2 * v * q * q).sum(1) / (2 * s23.squeeze(2) * s) - 1.5 * torch.log(s)
-    cbar = m.T + a3 * v * q / s.unsqueeze(1)
-    return p, n, s, q, logits, cbar
-
-
 def colored_posterior_mean(x: torch.Tensor, alpha, sigma, templates: torch.Tensor, colours: torch.Tensor,
                            variance) -> torch.Tensor:
     """:math:`E[x_0 \\mid x_t = x]` of one coloured-template model with uniform priors, ``x``
@@ -104,11 +90,11 @@ def colored_posterior_mean(x: torch.Tensor, alpha, sigma, templates: torch.Tenso
     B, D = x.shape
     P = templates.shape[1]
     u, m = templates.to(x), colours.to(x)
-    a = torch.full((B,), float(alpha), dtype=x.dtype, device=x.device)
-    s2 = torch.full((B,), float(sigma) ** 2, dtype=x.dtype, device=x.device)
-    _, _, _, _, logits, cbar = _terms(x.reshape(B, 3, P), u, m, float(variance), a, s2)
-    w = torch.softmax(logits, dim=1)
-    return ((w.unsqueeze(1) * cbar) @ u).reshape(B, D)
+    a = torch.full((B, 1), float(alpha), dtype=x.dtype, device=x.device)
+    s2 = torch.full((B, 1), float(sigma) ** 2, dtype=x.dtype, device=x.device)
+    p = x.reshape(B, 3, P) @ u.T
+    Wc = _forward(p, m, (u * u).sum(1), float(variance), a, a**2, s2)["Wc"]
+    return (Wc @ u).reshape(B, D)
 
 
 def _basis(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +107,56 @@ def _zeta(z: torch.Tensor, r: int) -> torch.Tensor:
     """The colour-space noise of a model with ``r = min(P, M)``: ``(3B, r)``, rows ``(b, channel)``,
     the first ``r`` rows of the buffer ``z`` ``(B, 3 min(P, N))`` read as ``(min(P, N), B, 3)``."""
     return z.reshape(-1, 3 * z.shape[0])[:r].T
+
+
+def _csum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:math:`\\sum_c a_{\\cdot c \\cdot} b_{\\cdot c \\cdot}` over the channel axis (-2, length 3) of
+    broadcastable ``a`` and ``b``: three fused multiply-adds (about 3x faster on CPU than ``(a * b).sum(1)``,
+    a reduction over a short middle axis)."""
+    (a0, a1, a2), (b0, b1, b2) = a.unbind(-2), b.unbind(-2)
+    return torch.addcmul(torch.addcmul(a0 * b0, a1, b1), a2, b2)
+
+
+def _forward(p, m, n, v, a1, asq, s21) -> dict:
+    r"""One model's colour-space forward pass from :math:`p = X_t U^\top` ``(B, 3, M)`` (the
+    module docstring's :math:`s, q, \ell, w, \bar c`): ``s, q, qq, w, kq, cbar, Wc`` with
+    :math:`W_c = w \bar c`, so that :math:`E[X_0 \mid X_t] = W_c U`. ``a1``, ``asq``, ``s21``:
+    :math:`\alpha, \alpha^2, \sigma^2` as ``(B, 1)``."""
+    mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
+    s = torch.addcmul(s21, asq, v * n)  # sigma^2 + alpha^2 v n, (B, M)
+    q = torch.addcmul(p, a1.unsqueeze(2), n * mT, value=-1)  # p - alpha n m
+    qq = _csum(q, q)
+    # alpha m.p - alpha^2 n |m|^2 / 2 = alpha m.q + alpha^2 n |m|^2 / 2
+    logits = (a1 * _csum(q, mT) + 0.5 * asq * (n * (m * m).sum(1))) / s21 + asq * v * qq / (2 * s21 * s) \
+        - 1.5 * torch.log(s)
+    w = torch.softmax(logits, 1)
+    kq = a1 * v / s  # alpha v / s
+    cbar = torch.addcmul(mT, kq.unsqueeze(1), q)
+    return {"s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}
+
+
+def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21):
+    """The gradients ``(g_p, g_m, g_n, g_v)`` of a loss with gradient ``g_Wc`` with respect to
+    :func:`_forward`'s ``Wc``: with respect to ``p``, the colour means ``m``, the squared template
+    norms ``n`` and the variance ``v``."""
+    s, q, qq, w, kq, cbar = (fwd[k] for k in ("s", "q", "qq", "w", "kq", "cbar"))
+    mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
+    B = p.shape[0]
+    g_w = _csum(g_Wc, cbar)
+    g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)
+    g_cbar = g_Wc * w.unsqueeze(1)
+    gcq = w * _csum(g_Wc, q)  # (g_cbar . q), (B, M)
+    c = g_L * asq / (2 * s21 * s)  # the coefficient of v ||q||^2 in the logits
+    # cbar = m + kq q, and the logits' v ||q||^2 term
+    g_q = torch.addcmul(g_cbar * kq.unsqueeze(1), (2 * v) * c.unsqueeze(1), q)
+    L2a = g_L * a1 / s21
+    g_p = torch.addcmul(g_q, L2a.unsqueeze(1), mT)  # q = p - alpha n m, and the logits' alpha m.p
+    aq = (a1.reshape(1, B) @ g_q.reshape(B, -1)).reshape(3, -1)  # sum_b alpha g_q, (3, M)
+    g_s = -gcq * a1 * v / s**2 - c * v * qq / s - 1.5 * g_L / s
+    g_v = (gcq * a1 / s).sum() + (c * qq).sum() + (g_s * asq * n).sum()
+    g_m = (g_cbar.sum(0) + (L2a.unsqueeze(1) * p).sum(0) - mT * (L2a * a1 * n).sum(0) - aq * n).T
+    g_n = -(L2a * a1).sum(0) * 0.5 * (m * m).sum(1) - (aq * mT).sum(0) + v * (g_s * asq).sum(0)
+    return g_p, g_m, g_n, g_v
 
 
 #: The parameterizations of the colour variance: its standard deviation or its log.
@@ -212,8 +248,9 @@ class ColoredFamily:
         out = []
         for i, sl in enumerate(self._slices()):
             u, m = self.templates[sl], self.colours[sl]
-            *_, logits, cbar = _terms(X, u, m, self._variance_of(self.scale[i]), alpha, sigma**2)
-            f = (torch.softmax(logits, 1).unsqueeze(1) * cbar) @ u
+            a1 = alpha.reshape(B, 1)
+            f = _forward(X @ u.T, m, (u * u).sum(1), self._variance_of(self.scale[i]), a1, a1**2,
+                         sigma.reshape(B, 1) ** 2)["Wc"] @ u
             out.append((f.reshape(B, D) - x0) / sigma.reshape(-1, 1))
         return torch.stack(out, dim=1)
 
@@ -280,28 +317,28 @@ class ColoredFamily:
         Mc = self.colours.detach()
         scale = self.scale.detach()
         v_all = self._variance_of(scale)
-        a = alpha.reshape(B)
-        s2 = sigma.reshape(B) ** 2
-        a1, s21 = a.reshape(B, 1), s2.reshape(B, 1)
-        a3, sig3 = a.reshape(B, 1, 1), sigma.reshape(B, 1, 1)
+        a1, s21 = alpha.reshape(B, 1), sigma.reshape(B, 1) ** 2
+        asq = a1**2
+        a3 = a1.unsqueeze(2)
         n_all = (U * U).sum(1)
         if factors is None:
             X0 = x0.reshape(B, 3, P)
-            Xf = (a3 * X0 + sig3 * z.reshape(B, 3, P)).reshape(3 * B, P)
+            Xf = (a3 * X0 + sigma.reshape(B, 1, 1) * z.reshape(B, 3, P)).reshape(3 * B, P)
             p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
             g_p_all = torch.empty_like(p_all)
         else:
             c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
-            T_all = (Ustar @ U.T)[lab]  # (B, M_total): u*_{k_b} . u_k
-            x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
             onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
-            wgt = ((2.0 / B) * kappa.reshape(B) / s2).reshape(B, 1, 1)  # d loss / d ||f - X0||^2 per row
+            T_all = onehot @ (Ustar @ U.T)  # (B, M_total): u*_{k_b} . u_k (a GEMM gathers faster than indexing)
+            x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
+            wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
+            c03, ac03, wc03 = c0.unsqueeze(2), (a1 * c0).unsqueeze(2), (wgt * c0).unsqueeze(2)
+            zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
         S = len(self.sizes)
         loss = x0.new_empty(S)
         g_U = torch.zeros_like(U)
         g_M = torch.empty_like(Mc)
         g_lv = x0.new_empty(S)
-        kap = kappa.reshape(B, 1, 1)
         for i, sl in enumerate(self._slices()):
             u, m, v = U[sl], Mc[sl], v_all[i]
             M, n = u.shape[0], n_all[sl]
@@ -309,66 +346,34 @@ class ColoredFamily:
                 p = p_all[:, :, sl]
             else:
                 Q, R = (t.to(u.dtype) for t in _basis(u))
-                zr = _zeta(z, R.shape[0])
-                p0 = c0.unsqueeze(2) * T_all[:, sl].unsqueeze(1)  # (B, 3, M) = X0 u^T
-                p = a3 * p0 + sig3 * (zr @ R).reshape(B, 3, M)
-            s = s21 + a1**2 * v * n  # (B, M)
-            q = p - a3 * n * m.T  # (B, 3, M)
-            mm = (m * m).sum(1)
-            qq = (q * q).sum(1)
-            logits = ((a3 * m.T * p).sum(1) - 0.5 * a1**2 * n * mm) / s21 + a1**2 * v * qq / (2 * s21 * s) \
-                - 1.5 * torch.log(s)
-            w = torch.softmax(logits, 1)  # (B, M)
-            k_q = a3 * v / s.unsqueeze(1)  # alpha v / s, (B, 1, M)
-            cbar = m.T + k_q * q
-            Wc = w.unsqueeze(1) * cbar  # (B, 3, M)
+                zr = zs[:, :R.shape[0]]  # the model's first min(P, M) columns
+                T3 = T_all[:, sl].unsqueeze(1)
+                p = torch.addcmul((zr @ R).reshape(B, 3, M), ac03, T3)  # alpha X0 u^T + sigma zeta R
+            fwd = _forward(p, m, n, v, a1, asq, s21)
+            Wc = fwd["Wc"]
             if factors is None:
                 f = Wc.reshape(3 * B, -1) @ u  # (3B, P)
-                e = (f.reshape(B, 3, P) - X0) / sig3
-                loss[i] = (kap * e * e).sum() / B
-                g_f = ((2.0 / B) * kap / sig3 * e).reshape(3 * B, P)
+                e = (f.reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
+                ke = kappa.reshape(B, 1, 1) * e
+                loss[i] = (ke * e).sum() / B
+                g_f = ((2.0 / B) / sigma.reshape(B, 1, 1) * ke).reshape(3 * B, P)
                 g_Wc = (g_f @ u.T).reshape(B, 3, -1)
                 g_U[sl] += Wc.reshape(3 * B, -1).T @ g_f
-            else:  # the same in colour space: G = u u^T
+            else:  # the same in colour space: ||W_c U - X0||^2 by the Gram matrix G = u u^T
                 WG = (Wc.reshape(3 * B, -1) @ (u @ u.T)).reshape(B, 3, -1)
-                err2 = (WG * Wc).sum((1, 2)) - 2 * (Wc * p0).sum((1, 2)) + x0_norm2  # ||f - X0||^2
-                loss[i] = (kappa.reshape(B) / s2 * err2).sum() / B
-                g_Wc = wgt * (WG - p0)
-                Wr = (wgt * Wc).reshape(3 * B, -1)
+                cW = _csum(Wc, c03)  # (B, M): c0 . W_c, so tr(W_c p0^T) = sum_k T cW
+                err2 = _csum(WG, Wc).sum(1) - 2 * (T3.squeeze(1) * cW).sum(1) + x0_norm2
+                loss[i] = (kappa.reshape(B) / s21.reshape(B) * err2).sum() / B
+                g_Wc = torch.addcmul(wgt.unsqueeze(2) * WG, wc03, T3, value=-1)  # wgt (WG - p0)
+                Wr = (wgt.unsqueeze(2) * Wc).reshape(3 * B, -1)
                 g_U[sl] += (Wr.T @ Wc.reshape(3 * B, -1)) @ u
-                h = -(Wr.reshape(B, 3, -1) * c0.unsqueeze(2)).sum(1)  # (B, M): the -2 tr(W_c p0^T) term
-            g_w = (g_Wc * cbar).sum(1)
-            g_cbar = g_Wc * w.unsqueeze(1)
-            g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)
-            # cbar = m + k_q q
-            g_m = g_cbar.sum(0).T  # (M, 3)
-            g_q = g_cbar * k_q
-            gcq = (g_cbar * q).sum(1)  # (B, M)
-            g_s = -gcq * a1 * v / s**2
-            g_v = (gcq * a1 / s).sum()
-            # logits
-            L2 = g_L / s21  # (B, M)
-            g_p = (L2 * a1).unsqueeze(1) * m.T
-            g_m = g_m + ((L2 * a1).unsqueeze(1) * p).sum(0).T - m * (L2 * a1**2 * n).sum(0).unsqueeze(1)
-            g_n = -(L2 * a1**2).sum(0) * 0.5 * mm
-            c = g_L * a1**2 / (2 * s21 * s)  # coefficient of v ||q||^2
-            g_q = g_q + (2 * v) * c.unsqueeze(1) * q
-            g_v = g_v + (c * qq).sum()
-            g_s = g_s - c * v * qq / s - 1.5 * g_L / s
-            # q = p - alpha n m
-            g_p = g_p + g_q
-            aq = (a3 * g_q).sum(0)  # (3, M) = sum_b alpha g_q
-            g_n = g_n - (aq * m.T).sum(0)
-            g_m = g_m - (aq * n).T
-            # s = sigma^2 + alpha^2 v n
-            g_v = g_v + (g_s * a1**2 * n).sum()
-            g_n = g_n + v * (g_s * a1**2).sum(0)
+            g_p, g_m, g_n, g_v = _backward(g_Wc, fwd, p, m, n, v, a1, asq, s21)
             g_U[sl] += 2 * g_n.unsqueeze(1) * u
             if factors is None:
                 g_p_all[:, :, sl] = g_p
             else:  # p = X_t u^T with X_t = alpha X0 + sigma zeta Q^T: G_p^T X_t by the factors
-                h = h + (a3 * g_p * c0.unsqueeze(2)).sum(1)
-                g_U[sl] += (onehot.T @ h).T @ Ustar + ((sig3 * g_p).reshape(3 * B, -1).T @ zr) @ Q.T
+                h = a1 * _csum(g_p, c03) - wgt * cW  # (B, M); the second term is -2 tr(W_c p0^T)'s
+                g_U[sl] += (onehot.T @ h).T @ Ustar + (g_p.reshape(3 * B, -1).T @ zr) @ Q.T
             g_M[sl] = g_m
             g_lv[i] = (2 * scale[i] if self.variance_param == "std" else v) * g_v  # dv/dscale
         if factors is None:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from memcross.templates import load_templates
 from memcross.theory import Setting
-from memcross.validation.colored_model import ColoredFamily, colored_posterior_mean, split_rank_one
+from memcross.validation.colored_model import ColoredFamily, _csum, colored_posterior_mean, split_rank_one
 from memcross.validation.lowrank import colored_templates, make_colored_data
 from memcross.validation.process import Process
 from memcross.validation.train import TrainConfig, Trainer
@@ -148,3 +148,15 @@ def test_oracle_init_is_refused_for_the_isotropic_mixture():
     data = make_gmm_data(4, 2, 8, seed=0)
     with pytest.raises(ValueError, match="init 'oracle' is not available for the isotropic GMM"):
         Trainer(data, Process(Setting(d=4, K=2, N=8)), [2], TrainConfig(steps=1, init="oracle"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 7), st.sampled_from(["full", "means", "column"]), st.integers(0, 10**6))
+def test_channel_sum_is_the_sum_of_products_over_the_channel_axis(B, M, other, seed):
+    """``_csum`` (three fused multiply-adds) equals ``(a * b).sum(-2)`` for the operand shapes the
+    step uses: another ``(B, 3, M)`` array, the colour means ``(3, M)``, a colour column ``(B, 3, 1)``."""
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(B, 3, M, generator=gen, dtype=torch.float64)
+    shape = {"full": (B, 3, M), "means": (3, M), "column": (B, 3, 1)}[other]
+    b = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    assert torch.allclose(_csum(a, b), (a * b).sum(-2), rtol=1e-14, atol=1e-14)
