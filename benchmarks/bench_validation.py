@@ -143,6 +143,8 @@ CASES = {
     "train-colored-batched": lambda: _train_colored_case(list(range(10, 101, 10)), 10),
     "sweep-colored-quick": lambda: _sweep_colored_case(ARGS.store),
     "train-mlp-widths": lambda: _train_case(list(MLP_WIDTHS), 10, steps=100, family="mlp", init="default"),
+    "train-mlp-widths-depth3": lambda: _train_case(list(MLP_WIDTHS), 10, steps=100, family="mlp:depth=3",
+                                                   init="default"),
 }
 ARGS = argparse.Namespace(store=None)
 
