@@ -119,7 +119,7 @@ def _csum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _forward(p, m, n, v, a1, asq, s21) -> dict:
     r"""One model's colour-space forward pass from :math:`p = X_t U^\top` ``(B, 3, M)`` (the
-    module docstring's :math:`s, q, \ell, w, \bar c`): ``s, q, qq, w, kq, cbar, Wc`` with
+    module docstring's :math:`s, q, \ell, w, \bar c`): ``mT, s, q, qq, w, kq, cbar, Wc`` with
     :math:`W_c = w \bar c`, so that :math:`E[X_0 \mid X_t] = W_c U`. ``a1``, ``asq``, ``s21``:
     :math:`\alpha, \alpha^2, \sigma^2` as ``(B, 1)``."""
     mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
@@ -132,15 +132,14 @@ def _forward(p, m, n, v, a1, asq, s21) -> dict:
     w = torch.softmax(logits, 1)
     kq = a1 * v / s  # alpha v / s
     cbar = torch.addcmul(mT, kq.unsqueeze(1), q)
-    return {"s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}
+    return {"mT": mT, "s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}
 
 
 def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21):
     """The gradients ``(g_p, g_m, g_n, g_v)`` of a loss with gradient ``g_Wc`` with respect to
     :func:`_forward`'s ``Wc``: with respect to ``p``, the colour means ``m``, the squared template
     norms ``n`` and the variance ``v``."""
-    s, q, qq, w, kq, cbar = (fwd[k] for k in ("s", "q", "qq", "w", "kq", "cbar"))
-    mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
+    mT, s, q, qq, w, kq, cbar = (fwd[k] for k in ("mT", "s", "q", "qq", "w", "kq", "cbar"))
     B = p.shape[0]
     g_w = _csum(g_Wc, cbar)
     g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)
