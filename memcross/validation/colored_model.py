@@ -19,7 +19,7 @@ A sample is handled as a ``3 x P`` matrix :math:`X` (channel-major, ``x = vec`` 
           + \frac{\alpha^2 v\,\|q_k\|^2}{2\sigma^2 s_k} - \tfrac32\log s_k,
    \qquad E[X_0 \mid X_t] = \sum_k w_k\,\bar c_k u_k^\top,\quad \bar c_k = m_k + \frac{\alpha v}{s_k} q_k,
 
-with :math:`w = \mathrm{softmax}(\ell)` (the :math:`\tfrac32\log s_k` is the rank-3 log-determinant).
+with :math:`w = \mathrm{softmax}(\ell)` (:func:`~memcross.validation.denoisers.softmax_weights`; the :math:`\tfrac32\log s_k` is the rank-3 log-determinant).
 Only ``3 x P`` by ``P x M`` products touch the pixels, so a step costs a few GEMMs.
 
 Inits: ``pmem`` (default) — each of the first ``M`` training points of the nested order, split
@@ -37,6 +37,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from memcross.validation.denoisers import softmax_weights
 from memcross.validation.inits import InitRegistry
 
 INITS = InitRegistry("coloured templates")
@@ -129,7 +130,7 @@ def _forward(p, m, n, v, a1, asq, s21) -> dict:
     # alpha m.p - alpha^2 n |m|^2 / 2 = alpha m.q + alpha^2 n |m|^2 / 2
     logits = (a1 * _csum(q, mT) + 0.5 * asq * (n * (m * m).sum(1))) / s21 + asq * v * qq / (2 * s21 * s) \
         - 1.5 * torch.log(s)
-    w = torch.softmax(logits, 1)
+    w = softmax_weights(logits, 1)
     kq = a1 * v / s  # alpha v / s
     cbar = torch.addcmul(mT, kq.unsqueeze(1), q)
     return {"mT": mT, "s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}

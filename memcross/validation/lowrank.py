@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from memcross.validation.data import SampledSplits
+from memcross.validation.denoisers import softmax_weights
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class LowRankGMM:
         quad = ((y * y).sum(2) - a**2 * (proj * sol).sum(2)) / s2
         logdet = self.D * math.log(s2) + torch.logdet(eye + (a**2 / s2) * G)  # (K,)
         logits = self.log_priors.to(x).unsqueeze(1) - 0.5 * quad - 0.5 * logdet.unsqueeze(1)  # (K, B)
-        w = torch.softmax(logits, dim=0)
+        w = softmax_weights(logits, 0)
         cond = mu.unsqueeze(1) + a * (sol @ U.transpose(1, 2))  # (K, B, D)
         return (w.unsqueeze(2) * cond).sum(0)
 

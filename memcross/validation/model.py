@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from memcross.validation.data import GMMData, sample_mixture, sphere_means
+from memcross.validation.denoisers import softmax_weights
 from memcross.validation.inits import InitRegistry
 
 INITS = InitRegistry("the isotropic GMM")
@@ -129,7 +130,7 @@ class GMMFamily:
         for i, sl in enumerate(self._slices()):
             mu, v = self.means[sl], self.std[i] ** 2
             vt = a**2 * v + s**2
-            w = torch.softmax((a * (x @ mu.T) - 0.5 * a**2 * (mu * mu).sum(1)) / vt, dim=1)
+            w = softmax_weights((a * (x @ mu.T) - 0.5 * a**2 * (mu * mu).sum(1)) / vt, 1)
             out.append((a * v * z + s * (w @ mu - x0)) / vt)
         return torch.stack(out, dim=1)
 
@@ -165,7 +166,7 @@ class GMMFamily:
         for i, sl in enumerate(slices):
             r = raw[:, sl]
             r.mul_(c1[:, i : i + 1]).addr_(c2[:, i], sq[sl], alpha=-1)  # logits of model i
-            w[:, sl] = torch.softmax(r, dim=1)
+            w[:, sl] = softmax_weights(r, 1)
             torch.mm(w[:, sl], means[sl], out=mean_mu[i])
         at, st = alpha.reshape(1, B, 1), sigma.reshape(1, B, 1)
         vt3 = vt.T.unsqueeze(2)  # (S, B, 1)

@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memcross.theory.schedules import get_schedule
 from memcross.theory.targets import target_names
@@ -12,6 +14,7 @@ from memcross.validation.denoisers import (
     memorizer,
     partial_memorizer,
     posterior_mean,
+    softmax_weights,
     to_target,
 )
 from memcross.validation.process import Process
@@ -89,3 +92,32 @@ def test_eps_target_is_the_noise_for_the_true_x0():
     a, s = 0.6, 0.8
     eps = to_target(x0, a * x0 + s * z, a, s, 0.0, 0.0, "eps")
     assert torch.allclose(eps, z)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=12), st.sampled_from(["float32", "float64"]))
+def test_softmax_weights_drop_only_what_would_be_subnormal(logits, dtype):
+    """The weights are the softmax's wherever it is at least sqrt(tiny), zero elsewhere, and none
+    (nor any product of two) is a subnormal number."""
+    dt = getattr(torch, dtype)
+    x = torch.tensor(logits, dtype=torch.float64).to(dt)
+    w, ref = softmax_weights(x, 0), torch.softmax(x, 0)
+    thr = torch.finfo(dt).tiny ** 0.5
+    kept = ref >= thr
+    assert torch.equal(w[kept], ref[kept]) and bool((w[~kept] == 0).all())
+    assert float(w.max()) >= 1 / len(logits) - 1e-6  # the largest weight always stays
+    tiny = torch.finfo(dt).tiny
+    prods = torch.outer(w, w)
+    assert not bool(((prods != 0) & (prods.abs() < tiny)).any())
+
+
+def test_softmax_weights_near_a_memorizer_sum_as_the_softmax():
+    """At a memorizer's noise level almost every weight underflows: the kept ones still sum to 1."""
+    gen = torch.Generator().manual_seed(0)
+    means = torch.randn(50, 8, generator=gen)
+    x = means[:5] + 1e-3 * torch.randn(5, 8, generator=gen)
+    logits = -((x.unsqueeze(1) - means.unsqueeze(0)) ** 2).sum(2) / (2 * 1e-4)
+    w = softmax_weights(logits, 1)
+    assert int((w == 0).sum()) > 200
+    assert torch.allclose(w.sum(1), torch.ones(5), atol=1e-6)
+    assert torch.allclose(w @ means, torch.softmax(logits, 1) @ means, atol=1e-6)
