@@ -118,11 +118,24 @@ def _csum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(torch.addcmul(a0 * b0, a1, b1), a2, b2)
 
 
-def _forward(p, m, n, v, a1, asq, s21) -> dict:
-    r"""One model's colour-space forward pass from :math:`p = X_t U^\top` ``(B, 3, M)`` (the
-    module docstring's :math:`s, q, \ell, w, \bar c`): ``mT, s, q, qq, w, kq, cbar, Wc`` with
+def _segment_sum(x: torch.Tensor, seg: torch.Tensor | None) -> torch.Tensor:
+    """Sums of ``x`` ``(..., M_total)`` over each model's columns: ``(..., S)`` by the indicator
+    ``seg`` ``(M_total, S)``, or the whole last axis ``(..., 1)`` for one model (``seg`` None)."""
+    return x.sum(-1, keepdim=True) if seg is None else x @ seg
+
+
+def _spread(x: torch.Tensor, seg: torch.Tensor | None) -> torch.Tensor:
+    """Per-model values ``(..., S)`` repeated over each model's columns ``(..., M_total)``."""
+    return x if seg is None else x @ seg.T
+
+
+def _forward(p, m, n, v, a1, asq, s21, segments=None) -> dict:
+    r"""The colour-space forward pass from :math:`p = X_t U^\top` ``(B, 3, M)`` (the module
+    docstring's :math:`s, q, \ell, w, \bar c`): ``mT, s, q, qq, w, kq, cbar, Wc`` with
     :math:`W_c = w \bar c`, so that :math:`E[X_0 \mid X_t] = W_c U`. ``a1``, ``asq``, ``s21``:
-    :math:`\alpha, \alpha^2, \sigma^2` as ``(B, 1)``."""
+    :math:`\alpha, \alpha^2, \sigma^2` as ``(B, 1)``. One model, or several side by side: then
+    ``M`` is their total, ``v`` holds each column's variance ``(M,)`` and ``segments`` lists each
+    model's column slice (the softmax is taken per model)."""
     mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
     s = torch.addcmul(s21, asq, v * n)  # sigma^2 + alpha^2 v n, (B, M)
     q = torch.addcmul(p, a1.unsqueeze(2), n * mT, value=-1)  # p - alpha n m
@@ -130,20 +143,27 @@ def _forward(p, m, n, v, a1, asq, s21) -> dict:
     # alpha m.p - alpha^2 n |m|^2 / 2 = alpha m.q + alpha^2 n |m|^2 / 2
     logits = (a1 * _csum(q, mT) + 0.5 * asq * (n * (m * m).sum(1))) / s21 + asq * v * qq / (2 * s21 * s) \
         - 1.5 * torch.log(s)
-    w = softmax_weights(logits, 1)
+    if segments is None:
+        w = softmax_weights(logits, 1)
+    else:
+        w = torch.empty_like(logits)
+        for sl in segments:
+            w[:, sl] = softmax_weights(logits[:, sl], 1)
     kq = a1 * v / s  # alpha v / s
     cbar = torch.addcmul(mT, kq.unsqueeze(1), q)
     return {"mT": mT, "s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}
 
 
-def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21):
+def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21, seg=None):
     """The gradients ``(g_p, g_m, g_n, g_v)`` of a loss with gradient ``g_Wc`` with respect to
     :func:`_forward`'s ``Wc``: with respect to ``p``, the colour means ``m``, the squared template
-    norms ``n`` and the variance ``v``."""
+    norms ``n`` and the variance ``v`` (``(1,)``, or ``(S,)`` for models side by side, ``seg`` then
+    their ``(M, S)`` column indicator)."""
     mT, s, q, qq, w, kq, cbar = (fwd[k] for k in ("mT", "s", "q", "qq", "w", "kq", "cbar"))
     B = p.shape[0]
     g_w = _csum(g_Wc, cbar)
-    g_L = w * (g_w - (w * g_w).sum(1, keepdim=True))  # softmax backward, (B, M)
+    wg = w * g_w
+    g_L = w * (g_w - _spread(_segment_sum(wg, seg), seg))  # softmax backward, (B, M)
     g_cbar = g_Wc * w.unsqueeze(1)
     gcq = w * _csum(g_Wc, q)  # (g_cbar . q), (B, M)
     c = g_L * asq / (2 * s21 * s)  # the coefficient of v ||q||^2 in the logits
@@ -153,9 +173,10 @@ def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21):
     g_p = torch.addcmul(g_q, L2a.unsqueeze(1), mT)  # q = p - alpha n m, and the logits' alpha m.p
     aq = (a1.reshape(1, B) @ g_q.reshape(B, -1)).reshape(3, -1)  # sum_b alpha g_q, (3, M)
     g_s = -gcq * a1 * v / s**2 - c * v * qq / s - 1.5 * g_L / s
-    g_v = (gcq * a1 / s).sum() + (c * qq).sum() + (g_s * asq * n).sum()
+    g_sa = (g_s * asq).sum(0)
+    g_v = _segment_sum((gcq * a1 / s + c * qq).sum(0) + g_sa * n, seg)
     g_m = (g_cbar.sum(0) + (L2a.unsqueeze(1) * p).sum(0) - mT * (L2a * a1 * n).sum(0) - aq * n).T
-    g_n = -(L2a * a1).sum(0) * 0.5 * (m * m).sum(1) - (aq * mT).sum(0) + v * (g_s * asq).sum(0)
+    g_n = -(L2a * a1).sum(0) * 0.5 * (m * m).sum(1) - (aq * mT).sum(0) + v * g_sa
     return g_p, g_m, g_n, g_v
 
 
@@ -310,84 +331,111 @@ class ColoredFamily:
           through :math:`\zeta`): the same expected gradient with less variance. On the pixel
           noise :math:`Z = \zeta Q^\top` (:meth:`pixel_noise`) both paths give the same numbers.
 
-        A step then costs :math:`O(B M^2)` per model instead of :math:`O(B M P)`."""
+        A step then costs :math:`O(B M^2)` per model instead of :math:`O(B M P)`. The colour-space
+        path also works on all models' columns side by side (one ``(B, 3, sum M)`` array per
+        quantity, a softmax per model): only the QR factors and the ``M x M`` products go model by
+        model."""
+        if factors is not None:
+            return self._factored_loss_and_grad(x0, z, alpha, sigma, kappa, factors)
         B, D = x0.shape
         P = D // 3
-        U = self.templates.detach()
-        Mc = self.colours.detach()
-        scale = self.scale.detach()
+        U, Mc, scale = self.templates.detach(), self.colours.detach(), self.scale.detach()
         v_all = self._variance_of(scale)
         a1, s21 = alpha.reshape(B, 1), sigma.reshape(B, 1) ** 2
         asq = a1**2
-        a3 = a1.unsqueeze(2)
         n_all = (U * U).sum(1)
-        if factors is None:
-            X0 = x0.reshape(B, 3, P)
-            Xf = (a3 * X0 + sigma.reshape(B, 1, 1) * z.reshape(B, 3, P)).reshape(3 * B, P)
-            p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
-            g_p_all = torch.empty_like(p_all)
-        else:
-            c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
-            onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
-            T_all = onehot @ (Ustar @ U.T)  # (B, M_total): u*_{k_b} . u_k (a GEMM gathers faster than indexing)
-            x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
-            wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
-            c03, ac03, wc03 = c0.unsqueeze(2), (a1 * c0).unsqueeze(2), (wgt * c0).unsqueeze(2)
-            zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
+        X0 = x0.reshape(B, 3, P)
+        Xf = (a1.unsqueeze(2) * X0 + sigma.reshape(B, 1, 1) * z.reshape(B, 3, P)).reshape(3 * B, P)
+        p_all = (Xf @ U.T).reshape(B, 3, -1)  # one GEMM for every model
+        g_p_all = torch.empty_like(p_all)
         S = len(self.sizes)
         loss = x0.new_empty(S)
         g_U = torch.zeros_like(U)
         g_M = torch.empty_like(Mc)
-        g_lv = x0.new_empty(S)
+        g_v = x0.new_empty(S)
         for i, sl in enumerate(self._slices()):
-            u, m, v = U[sl], Mc[sl], v_all[i]
-            M, n = u.shape[0], n_all[sl]
-            if factors is None:
-                p = p_all[:, :, sl]
-            else:
-                Q, R = (t.to(u.dtype) for t in _basis(u))
-                zr = zs[:, :R.shape[0]]  # the model's first min(P, M) columns
-                T3 = T_all[:, sl].unsqueeze(1)
-                p = torch.addcmul((zr @ R).reshape(B, 3, M), ac03, T3)  # alpha X0 u^T + sigma zeta R
+            u, m, v, n, p = U[sl], Mc[sl], v_all[i], n_all[sl], p_all[:, :, sl]
             fwd = _forward(p, m, n, v, a1, asq, s21)
-            Wc = fwd["Wc"]
-            if factors is None:
-                f = Wc.reshape(3 * B, -1) @ u  # (3B, P)
-                e = (f.reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
-                ke = kappa.reshape(B, 1, 1) * e
-                loss[i] = (ke * e).sum() / B
-                g_f = ((2.0 / B) / sigma.reshape(B, 1, 1) * ke).reshape(3 * B, P)
-                g_Wc = (g_f @ u.T).reshape(B, 3, -1)
-                g_U[sl] += Wc.reshape(3 * B, -1).T @ g_f
-            else:  # the same in colour space: ||W_c U - X0||^2 by the Gram matrix G = u u^T
-                WG = (Wc.reshape(3 * B, -1) @ (u @ u.T)).reshape(B, 3, -1)
-                cW = _csum(Wc, c03)  # (B, M): c0 . W_c, so tr(W_c p0^T) = sum_k T cW
-                err2 = _csum(WG, Wc).sum(1) - 2 * (T3.squeeze(1) * cW).sum(1) + x0_norm2
-                loss[i] = (kappa.reshape(B) / s21.reshape(B) * err2).sum() / B
-                g_Wc = torch.addcmul(wgt.unsqueeze(2) * WG, wc03, T3, value=-1)  # wgt (WG - p0)
-                Wr = (wgt.unsqueeze(2) * Wc).reshape(3 * B, -1)
-                g_U[sl] += (Wr.T @ Wc.reshape(3 * B, -1)) @ u
-            g_p, g_m, g_n, g_v = _backward(g_Wc, fwd, p, m, n, v, a1, asq, s21)
+            Wc = fwd["Wc"].reshape(3 * B, -1)
+            e = ((Wc @ u).reshape(B, 3, P) - X0) / sigma.reshape(B, 1, 1)
+            ke = kappa.reshape(B, 1, 1) * e
+            loss[i] = (ke * e).sum() / B
+            g_f = ((2.0 / B) / sigma.reshape(B, 1, 1) * ke).reshape(3 * B, P)
+            g_U[sl] += Wc.T @ g_f
+            g_p_all[:, :, sl], g_M[sl], g_n, g_v[i:i + 1] = _backward(
+                (g_f @ u.T).reshape(B, 3, -1), fwd, p, m, n, v, a1, asq, s21)
             g_U[sl] += 2 * g_n.unsqueeze(1) * u
-            if factors is None:
-                g_p_all[:, :, sl] = g_p
-            else:  # p = X_t u^T with X_t = alpha X0 + sigma zeta Q^T: G_p^T X_t by the factors
-                h = a1 * _csum(g_p, c03) - wgt * cW  # (B, M); the second term is -2 tr(W_c p0^T)'s
-                g_U[sl] += (onehot.T @ h).T @ Ustar + (g_p.reshape(3 * B, -1).T @ zr) @ Q.T
-            g_M[sl] = g_m
-            g_lv[i] = (2 * scale[i] if self.variance_param == "std" else v) * g_v  # dv/dscale
-        if factors is None:
-            g_U += g_p_all.reshape(3 * B, -1).T @ Xf
-        return loss, [g_U, g_M, g_lv]
+        g_U += g_p_all.reshape(3 * B, -1).T @ Xf
+        return loss, [g_U, g_M, self._dv_dscale(scale, v_all) * g_v]
+
+    def _dv_dscale(self, scale: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return 2 * scale if self.variance_param == "std" else v
+
+    def _segments(self, dtype, device) -> torch.Tensor:
+        """The ``(sum M, S)`` indicator of each model's columns."""
+        key = (dtype, device)
+        if getattr(self, "_seg_cache", (None,))[0] != key:
+            seg = torch.zeros(sum(self.sizes), len(self.sizes), dtype=dtype, device=device)
+            for i, sl in enumerate(self._slices()):
+                seg[sl, i] = 1
+            self._seg_cache = (key, seg)
+        return self._seg_cache[1]
+
+    def _factored_loss_and_grad(self, x0, z, alpha, sigma, kappa, factors):
+        """:meth:`loss_and_grad`'s colour-space path, all models' columns side by side."""
+        B = x0.shape[0]
+        U, Mc, scale = self.templates.detach(), self.colours.detach(), self.scale.detach()
+        v_all = self._variance_of(scale)
+        a1, s21 = alpha.reshape(B, 1), sigma.reshape(B, 1) ** 2
+        asq = a1**2
+        n = (U * U).sum(1)
+        slices = self._slices()
+        seg = self._segments(U.dtype, U.device)
+        v = seg @ v_all  # each column's variance
+        c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
+        onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
+        T = onehot @ (Ustar @ U.T)  # (B, M): u*_{k_b} . u_k (a GEMM gathers faster than indexing)
+        x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
+        wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
+        c03 = c0.unsqueeze(2)
+        zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
+        # the noise sigma zeta R, each model from its first min(P, M) columns: one product with the
+        # models' R factors side by side
+        bases = [tuple(t.to(U.dtype) for t in _basis(U[sl])) for sl in slices]
+        Rcat = U.new_zeros(zs.shape[1], U.shape[0])
+        for (_, R), sl in zip(bases, slices):
+            Rcat[:R.shape[0], sl] = R
+        p = torch.addcmul((zs @ Rcat).reshape(B, 3, -1), (a1 * c0).unsqueeze(2), T.unsqueeze(1))
+        fwd = _forward(p, Mc, n, v, a1, asq, s21, slices)
+        Wc = fwd["Wc"]
+        W2 = Wc.reshape(3 * B, -1)
+        # ||W_c U - X0||^2 by the Gram matrices G = u u^T, model by model
+        WG = torch.empty_like(W2)
+        for sl in slices:
+            WG[:, sl] = W2[:, sl] @ (U[sl] @ U[sl].T)
+        WG = WG.reshape(B, 3, -1)
+        cW = _csum(Wc, c03)  # (B, M): c0 . W_c, so tr(W_c p0^T) = sum_k T cW
+        err2 = _segment_sum(_csum(WG, Wc), seg) - 2 * _segment_sum(T * cW, seg) + x0_norm2.unsqueeze(1)  # (B, S)
+        loss = ((kappa.reshape(B, 1) / s21) * err2).sum(0) / B
+        g_Wc = torch.addcmul(wgt.unsqueeze(2) * WG, (wgt * c0).unsqueeze(2), T.unsqueeze(1), value=-1)
+        g_p, g_M, g_n, g_v = _backward(g_Wc, fwd, p, Mc, n, v, a1, asq, s21, seg)
+        # p = X_t u^T with X_t = alpha X0 + sigma zeta Q^T: G_p^T X_t by the factors
+        h = a1 * _csum(g_p, c03) - wgt * cW  # (B, M); the second term is -2 tr(W_c p0^T)'s
+        g_U = (onehot.T @ h).T @ Ustar + 2 * g_n.unsqueeze(1) * U
+        gz = g_p.reshape(3 * B, -1).T @ zs  # (M, r)
+        Wr = (wgt.unsqueeze(2) * Wc).reshape(3 * B, -1)
+        for (Q, _), sl in zip(bases, slices):
+            g_U[sl] += (Wr[:, sl].T @ W2[:, sl]) @ U[sl] + gz[sl, :Q.shape[1]] @ Q.T
+        return loss, [g_U, g_M, self._dv_dscale(scale, v_all) * g_v]
 
     @staticmethod
     def training_memory(d: int, N: int, draws: int, sizes, itemsize: int = 4) -> int:
         """Bytes one training step of ``sizes`` holds at its peak, about (measured within 1.5x on
-        CPU): the family works size by size, about 18 ``(B, 3P)`` arrays and ``(3B, M)``
-        colour-space arrays, ``B = N R``."""
+        CPU): about 18 ``(B, 3P)`` arrays on the pixel path, and about 24 colour-space arrays
+        ``(B, 3, sum M)`` (all models side by side), ``B = N R``."""
         sizes = [int(M) for M in sizes]
         B, total = N * draws, sum(sizes)
-        return int(itemsize * (18 * B * d + 3 * B * (2 * total + 20 * max(sizes))))
+        return int(itemsize * (18 * B * d + 3 * B * 24 * total))
 
     def state(self) -> dict:
         """A checkpointable state: ``sizes`` and detached CPU copies of the three parameter tensors

@@ -20,8 +20,11 @@ size its own gradient, so a size trains the same whichever other sizes are in th
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
+import platform
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +41,25 @@ HISTORY_POINTS = 200
 MAX_STEPS = 100_000_000
 #: Most noise draws ``R`` per training point and step.
 MAX_DRAWS = 10_000
+
+
+def heap_for_large_arrays() -> bool:
+    """Have glibc's ``malloc`` serve arrays up to 32 MiB from its heap and keep up to 256 MiB of
+    freed memory, instead of mapping fresh pages for every array above its threshold and returning
+    them on free; True where that took effect (Linux with glibc), False elsewhere.
+
+    A training step allocates and frees tens of megabyte-sized temporaries; with fresh pages each
+    costs a page fault per 4 KiB on first touch, several times the arithmetic (docs/benchmarks.md).
+    The price is a process that keeps its peak heap instead of giving it back between steps.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 256 << 20))
 
 
 def check_loss_weights(setting, config: TrainConfig) -> None:
@@ -238,6 +260,8 @@ class Trainer:
         self.data, self.process, self.config = data, process, config
         self.sizes = list(sizes)
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            heap_for_large_arrays()
         dtype = torch_dtype(config.dtype)
         self.dtype = dtype
         train_setting = process.setting.replace(target=config.target, weighting=config.weighting, weight_expr=None)

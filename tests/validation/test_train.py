@@ -1,10 +1,13 @@
+import platform
+import sys
+
 import numpy as np
 import pytest
 
 from memcross.theory import Setting
 from memcross.validation.data import make_gmm_data
 from memcross.validation.process import Process
-from memcross.validation.train import History, TrainConfig, Trainer, convergence
+from memcross.validation.train import History, TrainConfig, Trainer, convergence, heap_for_large_arrays
 
 torch = pytest.importorskip("torch")
 
@@ -198,3 +201,9 @@ def test_unset_new_options_keep_the_stored_config_keys():
     assert TrainConfig(clip=1e3).to_dict()["clip"] == 1e3
     with pytest.raises(ValueError, match="--variance-param must be one of std, log-var"):
         TrainConfig(variance_param="var")
+
+
+def test_the_heap_serves_large_arrays_where_glibc_allows_it():
+    """On Linux with glibc, malloc takes the thresholds (mallopt returns 1); elsewhere nothing is set."""
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert heap_for_large_arrays() is expected
