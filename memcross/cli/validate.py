@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from memcross.cli.common import (
@@ -17,6 +18,17 @@ from memcross.cli.common import (
 )
 from memcross.cli.table import SIZE_COLUMNS, SUMMARY_COLUMNS
 from memcross.theory.datamodels import DEFAULT_DATA
+
+
+def _betas(text: str) -> tuple[float, float]:
+    """``--betas B1,B2``: two numbers (their range is checked with the training options)."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be two numbers B1,B2 in [0, 1), e.g. 0.9,0.99; got {text!r}") from None
 
 
 def _cmd_validate(args) -> int:
@@ -38,7 +50,8 @@ def _cmd_validate(args) -> int:
                      args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
-                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param, family=args.family)
+                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param, family=args.family,
+                     betas=args.betas)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
     family_for(plan.train, model.name).check_init(plan.train.init)
@@ -134,6 +147,8 @@ def add_parser(sub) -> None:
                    "pmem (default, from the samples), oracle (true templates), random")
     g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
     g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
+    g.add_argument("--betas", type=_betas, default=None, metavar="B1,B2",
+                   help="Adam's moment decays (default 0.9,0.999; docs/reproduction.md for 0.9,0.99 on coloured data)")
     g.add_argument("--clip", type=float, default=None,
                    help="clip each model's gradient at this norm (coloured presets: 1e3; default: none)")
     g.add_argument("--variance-param", default=None, choices=["std", "log-var"],

@@ -130,7 +130,7 @@ class TrainConfig:
         betas = self.betas
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2
                 and all(_finite_number(b) and 0 <= b < 1 for b in betas)):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+            raise ValueError(f"--betas must be two numbers in [0, 1), got {betas!r}")
         if not (_finite_number(self.eps) and self.eps > 0):
             raise ValueError(f"eps must be a finite positive number, got {self.eps!r}")
         if self.update_ema is not None and not (_finite_number(self.update_ema) and 0 < self.update_ema < 1):
