@@ -22,11 +22,9 @@ from memcross.theory.datamodels import DEFAULT_DATA
 
 def _betas(text: str) -> tuple[float, float]:
     """``--betas B1,B2``: two numbers (their range is checked with the training options)."""
-    parts = text.split(",")
     try:
-        if len(parts) != 2:
-            raise ValueError
-        return float(parts[0]), float(parts[1])
+        b1, b2 = (float(part) for part in text.split(","))
+        return b1, b2
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be two numbers B1,B2 in [0, 1), e.g. 0.9,0.99; got {text!r}") from None
 

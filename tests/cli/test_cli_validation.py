@@ -32,7 +32,6 @@ def test_validate_then_table_from_store(tmp_path):
     assert sizes.returncode == 0 and "\\toprule" in sizes.stdout
 
 
-
 def test_validate_betas_reach_the_optimizer_and_the_store(tmp_path):
     from memcross.store import Store
 
@@ -42,6 +41,7 @@ def test_validate_betas_reach_the_optimizer_and_the_store(tmp_path):
     assert out.returncode == 0, out.stderr
     configs = [c for c, _ in Store(store).records("params")]
     assert len(configs) == 2 and all(c["train"]["betas"] == [0.8, 0.99] for c in configs)
+
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
