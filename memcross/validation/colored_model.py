@@ -323,8 +323,13 @@ class ColoredFamily:
           standard normal entries, so ``z`` supplies :math:`\zeta` directly (each model takes its
           first ``min(P, M)`` columns per channel, :func:`_zeta`: the models are trained
           independently, so they may share them). Then :math:`p = \alpha\, c_b \otimes (U u^*_{k_b}) + \sigma \zeta R`.
-        - :math:`\|W_c U - X_0\|^2 = \mathrm{tr}(W_c G W_c^\top) - 2\,\mathrm{tr}(W_c p_0^\top)
-          + \|X_0\|^2` with the Gram matrix :math:`G = U U^\top` and :math:`p_0 = X_0 U^\top`.
+        - The error :math:`f - X_0 = W_c U - c\,u^{*\top}` is formed in the same basis:
+          :math:`u^* = QV + u^*_\perp` with :math:`V = Q^\top u^*`, so
+          :math:`f - X_0 = E Q^\top - c\, u^{*\top}_\perp` with :math:`E = W_c R^\top - c V^\top`
+          (``3 x r`` per row), :math:`\|f - X_0\|^2 = \|E\|^2 + \|c\|^2 \|u^*_\perp\|^2` and
+          :math:`(f - X_0) U^\top = E R`. Entry by entry, so nothing cancels: the expansion
+          :math:`\|f\|^2 - 2 f\cdot X_0 + \|X_0\|^2` by the Gram matrix loses the loss to float32
+          rounding where :math:`\sigma` is small (it was off by up to 4x at ``t = 0.001``).
         - The template gradient's noise term :math:`\sigma G_p^\top Z` is replaced by its
           conditional expectation given :math:`\zeta`, :math:`\sigma G_p^\top \zeta Q^\top`
           (:math:`E[Z \mid \zeta] = \zeta Q^\top`, and :math:`G_p` depends on :math:`Z` only
@@ -395,13 +400,19 @@ class ColoredFamily:
         c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
         onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
         T = onehot @ (Ustar @ U.T)  # (B, M): u*_{k_b} . u_k (a GEMM gathers faster than indexing)
-        x0_norm2 = (c0 * c0).sum(1) * (Ustar * Ustar).sum(1)[lab]  # ||X0_b||^2
         wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
         c03 = c0.unsqueeze(2)
         zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
+        # each model's template basis U^T = Q R (float64), the training templates in it, V = Q^T u*,
+        # and the part outside it, u*_perp = u* - Q V (float64, formed as a residual)
+        bases64 = [_basis(U[sl]) for sl in slices]
+        bases = [tuple(t.to(U.dtype) for t in b) for b in bases64]
+        Ustar64 = Ustar.double().T  # (P, K)
+        inside = [Q.T @ Ustar64 for Q, _ in bases64]  # (r, K) per model
+        perp = [Ustar64 - Q @ V for (Q, _), V in zip(bases64, inside)]  # (P, K) per model
+        outside = torch.stack([(u * u).sum(0) for u in perp], 1).to(U.dtype)  # ||u*_perp||^2, (K, S)
         # the noise sigma zeta R, each model from its first min(P, M) columns: one product with the
         # models' R factors side by side
-        bases = [tuple(t.to(U.dtype) for t in _basis(U[sl])) for sl in slices]
         Rcat = U.new_zeros(zs.shape[1], U.shape[0])
         for (_, R), sl in zip(bases, slices):
             Rcat[:R.shape[0], sl] = R
@@ -409,23 +420,29 @@ class ColoredFamily:
         fwd = _forward(p, Mc, n, v, a1, asq, s21, slices)
         Wc = fwd["Wc"]
         W2 = Wc.reshape(3 * B, -1)
-        # ||W_c U - X0||^2 by the Gram matrices G = u u^T, model by model
-        WG = torch.empty_like(W2)
-        for sl in slices:
-            WG[:, sl] = W2[:, sl] @ (U[sl] @ U[sl].T)
-        WG = WG.reshape(B, 3, -1)
-        cW = _csum(Wc, c03)  # (B, M): c0 . W_c, so tr(W_c p0^T) = sum_k T cW
-        err2 = _segment_sum(_csum(WG, Wc), seg) - 2 * _segment_sum(T * cW, seg) + x0_norm2.unsqueeze(1)  # (B, S)
-        loss = ((kappa.reshape(B, 1) / s21) * err2).sum(0) / B
-        g_Wc = torch.addcmul(wgt.unsqueeze(2) * WG, (wgt * c0).unsqueeze(2), T.unsqueeze(1), value=-1)
-        g_p, g_M, g_n, g_v = _backward(g_Wc, fwd, p, Mc, n, v, a1, asq, s21, seg)
-        # p = X_t u^T with X_t = alpha X0 + sigma zeta Q^T: G_p^T X_t by the factors
-        h = a1 * _csum(g_p, c03) - wgt * cW  # (B, M); the second term is -2 tr(W_c p0^T)'s
-        g_U = (onehot.T @ h).T @ Ustar + 2 * g_n.unsqueeze(1) * U
-        gz = g_p.reshape(3 * B, -1).T @ zs  # (M, r)
         Wr = (wgt.unsqueeze(2) * Wc).reshape(3 * B, -1)
-        for (Q, _), sl in zip(bases, slices):
-            g_U[sl] += (Wr[:, sl].T @ W2[:, sl]) @ U[sl] + gz[sl, :Q.shape[1]] @ Q.T
+        # f - X0 = W_c U - c0 u*^T = E Q^T - c0 u*_perp^T with E = W_c R^T - c0 V^T (3 x r per row):
+        # ||f - X0||^2 = ||E||^2 + |c0|^2 ||u*_perp||^2 and (f - X0) U^T = E R. Formed entry by
+        # entry, not as ||f||^2 - 2 f.x0 + ||x0||^2, whose terms cancel to float32 rounding where
+        # sigma is small (the loss was off by up to 4x at t = 0.001)
+        ER = torch.empty_like(W2)
+        WE = []  # sum_b wgt_b W_b^T E_b, (M, r) per model: the template gradient's f - X0 term in the basis
+        err2 = (c0 * c0).sum(1, keepdim=True) * outside[lab]  # (B, S)
+        for i, ((_, R), sl, V) in enumerate(zip(bases, slices, inside)):
+            E = ((W2[:, sl] @ R.T).reshape(B, 3, -1) - c03 * (onehot @ V.T.to(U.dtype)).unsqueeze(1)).reshape(3 * B, -1)
+            err2[:, i] += (E * E).reshape(B, -1).sum(1)
+            ER[:, sl] = E @ R
+            WE.append(Wr[:, sl].T @ E)
+        loss = ((kappa.reshape(B, 1) / s21) * err2).sum(0) / B
+        g_p, g_M, g_n, g_v = _backward(wgt.unsqueeze(2) * ER.reshape(B, 3, -1), fwd, p, Mc, n, v, a1, asq, s21, seg)
+        # the templates' gradient: sum_b wgt_b W_b^T (f_b - X0_b) through f = W_c U, and G_p^T X_t
+        # through p = X_t U^T with X_t = alpha X0 + sigma zeta Q^T, both by the factors
+        onto = onehot.T @ (a1 * _csum(g_p, c03))  # (K, M): alpha (g_p . c0), gathered per template
+        away = onehot.T @ (wgt * _csum(Wc, c03))  # (K, M): wgt (W_c . c0), for the u*_perp term
+        g_U = onto.T @ Ustar + 2 * g_n.unsqueeze(1) * U
+        gz = g_p.reshape(3 * B, -1).T @ zs  # (M, r)
+        for (Q, _), sl, we, u_perp in zip(bases, slices, WE, perp):
+            g_U[sl] += (we + gz[sl, :Q.shape[1]]) @ Q.T - away[:, sl].T @ u_perp.T.to(U.dtype)
         return loss, [g_U, g_M, self._dv_dscale(scale, v_all) * g_v]
 
     @staticmethod
