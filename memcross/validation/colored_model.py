@@ -329,7 +329,7 @@ class ColoredFamily:
           (``3 x r`` per row), :math:`\|f - X_0\|^2 = \|E\|^2 + \|c\|^2 \|u^*_\perp\|^2` and
           :math:`(f - X_0) U^\top = E R`. Entry by entry, so nothing cancels: the expansion
           :math:`\|f\|^2 - 2 f\cdot X_0 + \|X_0\|^2` by the Gram matrix loses the loss to float32
-          rounding where :math:`\sigma` is small (it was off by up to 4x at ``t = 0.001``).
+          rounding where :math:`\sigma` is small (a memorizer's came out 2.2-2.5 times too large at ``t = 0.001``).
         - The template gradient's noise term :math:`\sigma G_p^\top Z` is replaced by its
           conditional expectation given :math:`\zeta`, :math:`\sigma G_p^\top \zeta Q^\top`
           (:math:`E[Z \mid \zeta] = \zeta Q^\top`, and :math:`G_p` depends on :math:`Z` only
@@ -424,7 +424,7 @@ class ColoredFamily:
         # f - X0 = W_c U - c0 u*^T = E Q^T - c0 u*_perp^T with E = W_c R^T - c0 V^T (3 x r per row):
         # ||f - X0||^2 = ||E||^2 + |c0|^2 ||u*_perp||^2 and (f - X0) U^T = E R. Formed entry by
         # entry, not as ||f||^2 - 2 f.x0 + ||x0||^2, whose terms cancel to float32 rounding where
-        # sigma is small (the loss was off by up to 4x at t = 0.001)
+        # sigma is small (a memorizer's loss came out 2.2-2.5x too large at t = 0.001)
         ER = torch.empty_like(W2)
         WE = []  # sum_b wgt_b W_b^T E_b, (M, r) per model: the template gradient's f - X0 term in the basis
         err2 = (c0 * c0).sum(1, keepdim=True) * outside[lab]  # (B, S)
