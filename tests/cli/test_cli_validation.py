@@ -32,15 +32,17 @@ def test_validate_then_table_from_store(tmp_path):
     assert sizes.returncode == 0 and "\\toprule" in sizes.stdout
 
 
-def test_validate_betas_reach_the_optimizer_and_the_store(tmp_path):
+def test_validate_betas_and_dtype_reach_the_optimizer_and_the_store(tmp_path):
     from memcross.store import Store
 
     store = tmp_path / "s.sqlite"
     out = call("validate", *TINY, "--sizes", "4,20", "--steps", "20", "--draws", "1", "--n-eval", "5",
-               "--betas", "0.8,0.99", "--store", str(store), "--no-figure", "--no-progress", timeout=300)
+               "--betas", "0.8,0.99", "--dtype", "float64", "--store", str(store), "--no-figure", "--no-progress",
+               timeout=300)
     assert out.returncode == 0, out.stderr
     configs = [c for c, _ in Store(store).records("params")]
-    assert len(configs) == 2 and all(c["train"]["betas"] == [0.8, 0.99] for c in configs)
+    assert len(configs) == 2
+    assert all(c["train"]["betas"] == [0.8, 0.99] and c["train"]["dtype"] == "float64" for c in configs)
 
 
 @pytest.fixture(scope="module")
