@@ -149,7 +149,7 @@ def add_parser(sub) -> None:
                    help="Adam's moment decays (default 0.9,0.999; docs/reproduction.md for 0.9,0.99 on coloured data)")
     g.add_argument("--dtype", default=None, choices=["float32", "float64"],
                    help="training arithmetic (default float32; float64 keeps the coloured posterior weights exact "
-                   "at the smallest times, about 1.6x the time: docs/images.md)")
+                   "at the smallest times, about 1.7x the time: docs/images.md)")
     g.add_argument("--clip", type=float, default=None,
                    help="clip each model's gradient at this norm (coloured presets: 1e3; default: none)")
     g.add_argument("--variance-param", default=None, choices=["std", "log-var"],
