@@ -85,8 +85,7 @@ def test_float32_gradient_at_the_pmem_start(seed, float32_gradient_errors):
 @pytest.mark.parametrize("t", [0.001, 0.1, None])
 def test_float32_loss_matches_float64_where_sigma_is_small(t, batch_at, pixel_loss_reference):
     """The float32 colour-space loss within 1e-3 (relative) of float64 autograd on the pixel noise
-    it stands for, for every size including the memorizer ``M = N``, whose error at small ``t`` is
-    a few thousandths of the data's norm. Measured: at most 6e-5 (t = 0.001), 9e-5 (t = 0.1), 6e-5
+    it stands for, for every size including the memorizer ``M = N``. Measured: at most 6e-5 (t = 0.001), 9e-5 (t = 0.1), 6e-5
     (each row's own time); the Gram-product expansion was off by 1.2-1.5 (t = 0.001) and 2.5-4.0 (t = 0.1)
     for ``M = N``."""
     for seed in (0, 1):
