@@ -146,7 +146,7 @@ def add_parser(sub) -> None:
     g.add_argument("--init-variance", type=float, default=None, help="initial variance (pmem: 1e-6, others: 1)")
     g.add_argument("--update-ema", type=float, default=None, help="smooth Adam's updates (e.g. 0.99)")
     g.add_argument("--betas", type=_betas, default=None, metavar="B1,B2",
-                   help="Adam's moment decays (default 0.9,0.999; docs/reproduction.md for 0.9,0.99 on coloured data)")
+                   help="Adam's moment decays (default: the preset's, 0.9,0.999; the coloured quick preset's 0.9,0.99)")
     g.add_argument("--dtype", default=None, choices=["float32", "float64"],
                    help="training arithmetic (default float32; float64 keeps the coloured posterior weights exact "
                    "at the smallest times, about 1.7x the time: docs/images.md)")
