@@ -29,6 +29,15 @@ def _betas(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"must be two numbers B1,B2 in [0, 1), e.g. 0.9,0.99; got {text!r}") from None
 
 
+def _lr_factors(text: str) -> dict[str, float]:
+    """``--lr-factors GROUP=F,...``: parameter groups and numbers (checked with the training options)."""
+    try:
+        pairs = [part.split("=") for part in text.split(",")]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be GROUP=FACTOR pairs, e.g. colours=10,variance=10; got {text!r}") from None
+
+
 def _cmd_validate(args) -> int:
     import json
 
@@ -48,7 +57,8 @@ def _cmd_validate(args) -> int:
                      args.refine, args.sampler, args.exact_draws, args.n_eval, steps=args.steps,
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
-                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param, family=args.family,
+                     seed=args.train_seed, clip=args.clip, variance_param=args.variance_param,
+                     lr_factors=args.lr_factors, family=args.family,
                      betas=args.betas, dtype=args.dtype)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
@@ -154,6 +164,9 @@ def add_parser(sub) -> None:
                    help="clip each model's gradient at this norm (coloured presets: 1e3; default: none)")
     g.add_argument("--variance-param", default=None, choices=["std", "log-var"],
                    help="coloured templates: train the colour standard deviation (default) or its log-variance")
+    g.add_argument("--lr-factors", type=_lr_factors, default=None, metavar="GROUP=F,...",
+                   help="learning rates of parameter groups as multiples of --lr: means, variance (isotropic); "
+                   "templates, colours, variance (coloured; the quick preset's colours=10,variance=10)")
     g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
     g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
     g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")

@@ -206,6 +206,9 @@ class ColoredFamily:
     init_names = staticmethod(init_names)
     check_init = staticmethod(check_init)
     variance_params = VARIANCE_PARAMS
+    #: The names of :meth:`parameters`' tensors for per-group learning rates (``--lr-factors``;
+    #: ``variance``: the standard deviation or log-variance, whichever is trained).
+    lr_groups = ("templates", "colours", "variance")
 
     def __init__(self, sizes, templates: torch.Tensor, colours: torch.Tensor, scale: torch.Tensor,
                  variance_param: str = "std"):

@@ -68,6 +68,8 @@ class GMMFamily:
     """
 
     init_names = staticmethod(init_names)
+    #: The names of :meth:`parameters`' tensors for per-group learning rates (``--lr-factors``).
+    lr_groups = ("means", "variance")
     check_init = staticmethod(check_init)
 
     def __init__(self, sizes, means: torch.Tensor, std: torch.Tensor):

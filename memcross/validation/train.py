@@ -113,6 +113,9 @@ class TrainConfig:
     clip: float | None = None
     #: The coloured family's variance parameter (``std``, its default, or ``log-var``); None: the family's.
     variance_param: str | None = None
+    #: Learning rates of named parameter groups as multiples of ``lr``, e.g. ``{"colours": 10,
+    #: "variance": 10}`` (the family's :attr:`lr_groups`; kept as sorted pairs); None: 1 for all.
+    lr_factors: tuple[tuple[str, float], ...] | None = None
     #: The trained family: None (or ``gmm``) for the data model's own, ``mlp[:depth=D,embed=E]`` for MLP denoisers.
     family: str | None = None
 
@@ -139,6 +142,8 @@ class TrainConfig:
             raise ValueError(f"--init-variance must be a finite positive number, got {self.init_variance!r}")
         if self.clip is not None and not (_finite_number(self.clip) and self.clip > 0):
             raise ValueError(f"--clip must be a finite positive number or unset, got {self.clip!r}")
+        if self.lr_factors is not None:
+            object.__setattr__(self, "lr_factors", _lr_factor_pairs(self.lr_factors))
         if self.variance_param is not None:
             from memcross.validation.colored_model import check_variance_param
 
@@ -176,9 +181,11 @@ class TrainConfig:
         """The options as a plain dict (``betas`` as a list)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
-        for name in ("clip", "variance_param", "family"):  # left out unset, so runs stored before they existed keep their keys
+        for name in ("clip", "variance_param", "lr_factors", "family"):  # left out unset, so runs stored before they existed keep their keys
             if out[name] is None:
                 del out[name]
+        if "lr_factors" in out:
+            out["lr_factors"] = dict(self.lr_factors)
         return out
 
     def learning_rate(self, step: int) -> float:
@@ -188,6 +195,19 @@ class TrainConfig:
             return self.lr * (step + 1) / n_warm
         span = max(self.steps - n_warm - 1, 1)
         return self.lr + (self.final_lr - self.lr) * (step - n_warm) / span
+
+
+def _lr_factor_pairs(value) -> tuple[tuple[str, float], ...]:
+    """``lr_factors`` as sorted ``(name, factor)`` pairs from a mapping or pairs; a ValueError naming
+    ``--lr-factors`` unless every name is a string and every factor a finite positive number."""
+    try:
+        pairs = sorted(dict(value).items())
+    except (TypeError, ValueError):
+        pairs = None
+    if not pairs or not all(isinstance(k, str) and k and _finite_number(f) and f > 0 for k, f in pairs):
+        raise ValueError(f"--lr-factors must map parameter groups to finite positive multiples of --lr "
+                         f"(e.g. colours=10,variance=10), got {value!r}")
+    return tuple((k, float(f)) for k, f in pairs)
 
 
 def family_for(config: TrainConfig, data_model: str):
@@ -208,9 +228,17 @@ def family_options(family, config: TrainConfig, data_model: str) -> dict:
 
         if config.variance_param is not None:
             raise ValueError("--variance-param applies to the coloured-template family, not to MLP denoisers")
+        if config.lr_factors is not None:
+            raise ValueError("--lr-factors applies to the GMM families' parameter groups, not to MLP denoisers")
         if config.init_variance is not None:
             raise ValueError("--init-variance does not apply to MLP denoisers (they have no variance)")
         return parse_family(config.family)
+    if config.lr_factors is not None:
+        groups = getattr(family, "lr_groups", ())
+        for name, _ in config.lr_factors:
+            if name not in groups:
+                raise ValueError(f"--lr-factors: the family of data {data_model!r} has no parameter group "
+                                 f"{name!r}; its groups are {', '.join(groups) or 'none'}")
     if config.variance_param is None:
         return {}
     if not hasattr(family, "variance_params"):
@@ -281,6 +309,10 @@ class Trainer:
             p.requires_grad_(True)
         self.gen = torch.Generator().manual_seed(int(config.seed) + 1)
         self.step = 0
+        # each parameter's learning rate as a multiple of the schedule's (config.lr_factors, by group)
+        factors = dict(config.lr_factors or ())
+        self._lr_factors = [factors.get(name, 1.0) for name in getattr(self.family, "lr_groups", ())] \
+            or [1.0] * len(self.family.parameters())
         self.adam_m = [torch.zeros_like(p) for p in self.family.parameters()]
         self.adam_v = [torch.zeros_like(p) for p in self.family.parameters()]
         self.ema = [torch.zeros_like(p) for p in self.family.parameters()] if config.update_ema else None
@@ -354,7 +386,7 @@ class Trainer:
                 beta = self.config.update_ema
                 self.ema[i].mul_(beta).add_(update, alpha=1 - beta)
                 update = self.ema[i] / (1 - beta**k)
-            p.sub_(update, alpha=lr)
+            p.sub_(update, alpha=lr * self._lr_factors[i])
 
     def run(self, until: int | None = None, callback=None, every: int = 0, progress=None) -> History:
         """Train to step ``until`` (default: all steps). ``callback(trainer)`` runs every ``every``

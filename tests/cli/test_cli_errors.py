@@ -143,6 +143,11 @@ def test_broken_pipe_is_quiet(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--variance-param", "log-var"], "--variance-param applies to the coloured-template family"),
     (["--clip", "-1"], "--clip must be a finite positive number"),
+    (["--lr-factors", "variance=0"], "--lr-factors must map parameter groups to finite positive multiples"),
+    (["--lr-factors", "variance=inf"], "--lr-factors must map parameter groups to finite positive multiples"),
+    (["--lr-factors", "variance"], "--lr-factors: must be GROUP=FACTOR pairs, e.g. colours=10,variance=10"),
+    (["--lr-factors", "colours=2"], "--lr-factors: the family of data 'isotropic' has no parameter group 'colours'"),
+    (["--family", "mlp", "--lr-factors", "variance=2"], "--lr-factors applies to the GMM families' parameter groups"),
     (["--betas", "0.9"], "--betas: must be two numbers B1,B2 in [0, 1)"),
     (["--betas", "0.9,x"], "--betas: must be two numbers B1,B2 in [0, 1)"),
     (["--betas", "0.9,1.5"], "--betas must be two numbers in [0, 1)"),

@@ -196,6 +196,47 @@ def test_clipping_bounds_each_models_gradient_on_its_own():
         TrainConfig(clip=-1.0)
 
 
+@pytest.mark.parametrize("family", ["isotropic", "coloured"])
+def test_lr_factors_scale_only_their_groups_step(family):
+    """``lr_factors = {group: k}`` multiplies that parameter group's Adam step by ``k`` and leaves
+    every other group's step as it was (the same batch, so the same gradients)."""
+    if family == "isotropic":
+        data, setting, factors = make_gmm_data(4, 2, 8, seed=0), Setting(d=4, K=2, N=8), {"variance": 7.0}
+    else:
+        from memcross.templates import load_templates
+        from memcross.validation.lowrank import make_colored_data
+
+        data = make_colored_data(load_templates("blobs:side=5", 3), N=12, sc2=1.0, seed=0)
+        setting, factors = Setting(d=data.d, K=3, N=12), {"colours": 3.0, "variance": 7.0}
+    moved = []
+    for lr_factors in (None, factors):
+        config = TrainConfig(steps=4, draws=2, warmup=0.0, init_variance=0.01, dtype="float64", lr_factors=lr_factors)
+        tr = Trainer(data, Process(setting), [2, 4], config)
+        before = [p.detach().clone() for p in tr.family.parameters()]
+        tr.run(until=1)
+        moved.append([p.detach() - b for p, b in zip(tr.family.parameters(), before)])
+    assert tr.family.lr_groups[-1] == "variance" and len(tr.family.lr_groups) == len(moved[0])
+    for group, plain, scaled in zip(tr.family.lr_groups, *moved):
+        assert bool((plain != 0).any())
+        torch.testing.assert_close(scaled, plain * factors.get(group, 1.0), rtol=1e-12, atol=0)
+
+
+def test_lr_factors_are_refused_where_they_do_not_apply(small):
+    data, proc = small
+    for bad in ({"variance": 0.0}, {"variance": float("nan")}, {"": 2.0}, 5, {}):
+        with pytest.raises(ValueError, match="--lr-factors must map parameter groups to finite positive multiples"):
+            TrainConfig(lr_factors=bad)
+    with pytest.raises(ValueError, match="--lr-factors: the family of data 'isotropic' has no parameter group 'colours'; "
+                                         "its groups are means, variance"):
+        Trainer(data, proc, [3], TrainConfig(steps=2, draws=1, lr_factors={"colours": 2.0}))
+    with pytest.raises(ValueError, match="--lr-factors applies to the GMM families' parameter groups, not to MLP"):
+        Trainer(data, proc, [3], TrainConfig(steps=2, draws=1, family="mlp", init="default", lr_factors={"variance": 2.0}))
+    assert "lr_factors" not in TrainConfig().to_dict()
+    config = TrainConfig(lr_factors={"variance": 3, "means": 2})
+    assert config.lr_factors == (("means", 2.0), ("variance", 3.0))  # sorted pairs: hashable, one key per meaning
+    assert config.to_dict()["lr_factors"] == {"means": 2.0, "variance": 3.0} and hash(config) is not None
+
+
 def test_unset_new_options_keep_the_stored_config_keys():
     assert "clip" not in TrainConfig().to_dict() and "variance_param" not in TrainConfig().to_dict()
     assert TrainConfig(clip=1e3).to_dict()["clip"] == 1e3
