@@ -60,8 +60,8 @@ def test_presets_and_defaults():
 def test_coloured_presets_are_the_authors_protocol():
     """The coloured paper preset: 100,000 steps, warm-up over 5,000 steps to 1e-4, then linear to
     1e-8, gradients clipped at norm 1e3, colour standard deviation from 1e-6 (variance 1e-12); the
-    quick preset: the same peak over 15,000 steps, with beta2 = 0.99 and the standard deviation's
-    and the colour means' and standard deviation's learning rates 10x the templates'."""
+    quick preset: the same peak over 15,000 steps, with beta2 = 0.99, and the colour means' and
+    standard deviation's learning rates 10x the templates'."""
     setting = Setting(data="colored-templates:templates=blobs,side=8", K=6, N=100)
     plan = plan_from(setting, "paper", device="cpu", check_memory=False)
     t = plan.train
