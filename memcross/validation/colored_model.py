@@ -32,6 +32,7 @@ the data's min-max templates) and a colour, with variance ``1e-6``: it uses the 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -98,10 +99,28 @@ def colored_posterior_mean(x: torch.Tensor, alpha, sigma, templates: torch.Tenso
     return (Wc @ u).reshape(B, D)
 
 
+@contextlib.contextmanager
+def _one_thread(device: torch.device):
+    """Run the block on one torch thread where ``device`` is the CPU (the thread count restored
+    after)."""
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if threads > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if threads > 1:
+            torch.set_num_threads(threads)
+
+
 def _basis(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The reduced QR ``U^T = Q R`` of templates ``u`` ``(M, P)``, in float64 whatever ``u``'s dtype
-    (so a float32 step's basis is the float64 one rounded once)."""
-    return torch.linalg.qr(u.double().T)
+    (so a float32 step's basis is the float64 one rounded once), on one thread on the CPU: at
+    these sizes (``P = 225``, ``M <= 100``) LAPACK's threads cost more than they save (a step's ten
+    factorizations took 9-11 ms on 2 threads, 5 ms on one), and the basis is then the same
+    whatever the thread count."""
+    with _one_thread(u.device):
+        return torch.linalg.qr(u.double().T)
 
 
 def _zeta(z: torch.Tensor, r: int) -> torch.Tensor:
@@ -131,27 +150,32 @@ def _spread(x: torch.Tensor, seg: torch.Tensor | None) -> torch.Tensor:
 
 def _forward(p, m, n, v, a1, asq, s21, segments=None) -> dict:
     r"""The colour-space forward pass from :math:`p = X_t U^\top` ``(B, 3, M)`` (the module
-    docstring's :math:`s, q, \ell, w, \bar c`): ``mT, s, q, qq, w, kq, cbar, Wc`` with
-    :math:`W_c = w \bar c`, so that :math:`E[X_0 \mid X_t] = W_c U`. ``a1``, ``asq``, ``s21``:
-    :math:`\alpha, \alpha^2, \sigma^2` as ``(B, 1)``. One model, or several side by side: then
-    ``M`` is their total, ``v`` holds each column's variance ``(M,)`` and ``segments`` lists each
-    model's column slice (the softmax is taken per model)."""
+    docstring's :math:`s, q, \ell, w, \bar c`): ``mT, s, q, qq, w, kq, ias, cbar, Wc`` with
+    :math:`W_c = w \bar c`, so that :math:`E[X_0 \mid X_t] = W_c U`, ``kq`` :math:`= \alpha v/s`
+    and ``ias`` :math:`= \alpha/s`. ``a1``, ``asq``, ``s21``: :math:`\alpha, \alpha^2, \sigma^2`
+    as ``(B, 1)``. One model, or several side by side: then ``M`` is their total, ``v`` holds each
+    column's variance ``(M,)`` and ``segments`` lists each model's column slice (the softmax is
+    taken per model)."""
     mT = m.T.contiguous()  # (3, M); a transposed view would make the (B, 3, M) results non-contiguous
     s = torch.addcmul(s21, asq, v * n)  # sigma^2 + alpha^2 v n, (B, M)
     q = torch.addcmul(p, a1.unsqueeze(2), n * mT, value=-1)  # p - alpha n m
     qq = _csum(q, q)
-    # alpha m.p - alpha^2 n |m|^2 / 2 = alpha m.q + alpha^2 n |m|^2 / 2
-    logits = (a1 * _csum(q, mT) + 0.5 * asq * (n * (m * m).sum(1))) / s21 + asq * v * qq / (2 * s21 * s) \
-        - 1.5 * torch.log(s)
+    ias = a1 / s
+    kq = ias * v  # alpha v / s
+    # alpha m.p - alpha^2 n |m|^2 / 2 = alpha m.q + alpha^2 n |m|^2 / 2, over sigma^2; then
+    # alpha^2 v |q|^2 / (2 sigma^2 s) = (alpha / (2 sigma^2)) kq |q|^2 and the log-determinant
+    logits = torch.addcmul((0.5 * asq / s21) * (n * (m * m).sum(1)), a1 / s21, _csum(q, mT))
+    logits.addcmul_(kq * qq, a1 / (2 * s21))
+    logits.add_(torch.log(s), alpha=-1.5)
     if segments is None:
         w = softmax_weights(logits, 1)
     else:
         w = torch.empty_like(logits)
         for sl in segments:
             w[:, sl] = softmax_weights(logits[:, sl], 1)
-    kq = a1 * v / s  # alpha v / s
     cbar = torch.addcmul(mT, kq.unsqueeze(1), q)
-    return {"mT": mT, "s": s, "q": q, "qq": qq, "w": w, "kq": kq, "cbar": cbar, "Wc": w.unsqueeze(1) * cbar}
+    return {"mT": mT, "s": s, "q": q, "qq": qq, "w": w, "kq": kq, "ias": ias, "cbar": cbar,
+            "Wc": w.unsqueeze(1) * cbar}
 
 
 def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21, seg=None):
@@ -159,24 +183,28 @@ def _backward(g_Wc, fwd: dict, p, m, n, v, a1, asq, s21, seg=None):
     :func:`_forward`'s ``Wc``: with respect to ``p``, the colour means ``m``, the squared template
     norms ``n`` and the variance ``v`` (``(1,)``, or ``(S,)`` for models side by side, ``seg`` then
     their ``(M, S)`` column indicator)."""
-    mT, s, q, qq, w, kq, cbar = (fwd[k] for k in ("mT", "s", "q", "qq", "w", "kq", "cbar"))
+    mT, s, q, qq, w, kq, ias, cbar = (fwd[k] for k in ("mT", "s", "q", "qq", "w", "kq", "ias", "cbar"))
     B = p.shape[0]
     g_w = _csum(g_Wc, cbar)
-    wg = w * g_w
-    g_L = w * (g_w - _spread(_segment_sum(wg, seg), seg))  # softmax backward, (B, M)
-    g_cbar = g_Wc * w.unsqueeze(1)
-    gcq = w * _csum(g_Wc, q)  # (g_cbar . q), (B, M)
-    c = g_L * asq / (2 * s21 * s)  # the coefficient of v ||q||^2 in the logits
+    g_L = w * (g_w - _spread(_segment_sum(w * g_w, seg), seg))  # softmax backward, (B, M)
+    gcq = w * _csum(g_Wc, q)  # (g_cbar . q) with g_cbar = w g_Wc, (B, M)
+    c = g_L * (a1 / (2 * s21)) * ias  # the coefficient of v ||q||^2 in the logits
+    cqq = c * qq
     # cbar = m + kq q, and the logits' v ||q||^2 term
-    g_q = torch.addcmul(g_cbar * kq.unsqueeze(1), (2 * v) * c.unsqueeze(1), q)
-    L2a = g_L * a1 / s21
+    g_q = torch.addcmul(g_Wc * (w * kq).unsqueeze(1), (2 * v) * c.unsqueeze(1), q)
+    L2a = g_L * (a1 / s21)
     g_p = torch.addcmul(g_q, L2a.unsqueeze(1), mT)  # q = p - alpha n m, and the logits' alpha m.p
-    aq = (a1.reshape(1, B) @ g_q.reshape(B, -1)).reshape(3, -1)  # sum_b alpha g_q, (3, M)
-    g_s = -gcq * a1 * v / s**2 - c * v * qq / s - 1.5 * g_L / s
-    g_sa = (g_s * asq).sum(0)
-    g_v = _segment_sum((gcq * a1 / s + c * qq).sum(0) + g_sa * n, seg)
-    g_m = (g_cbar.sum(0) + (L2a.unsqueeze(1) * p).sum(0) - mT * (L2a * a1 * n).sum(0) - aq * n).T
-    g_n = -(L2a * a1).sum(0) * 0.5 * (m * m).sum(1) - (aq * mT).sum(0) + v * g_sa
+    a_row = a1.reshape(1, B)
+    aq = (a_row @ g_q.reshape(B, -1)).reshape(3, -1)  # sum_b alpha g_q, (3, M)
+    # d/ds of (kq = alpha v / s, v ||q||^2 alpha^2 / (2 sigma^2 s), -1.5 log s)
+    g_s = torch.addcmul(gcq * kq + 1.5 * g_L, v, cqq).div_(s).neg_()
+    g_sa = (asq.reshape(1, B) @ g_s).reshape(-1)
+    g_v = _segment_sum((gcq * ias + cqq).sum(0) + g_sa * n, seg)
+    aL = (a_row @ L2a).reshape(-1)  # sum_b alpha L2a, (M,)
+    # sum_b (g_cbar + L2a p) - (sum_b alpha L2a) n m = sum_b (g_cbar + L2a q), with g_cbar = w g_Wc:
+    # through q, without the cancellation of p's alpha n m part
+    g_m = ((g_Wc * w.unsqueeze(1)).addcmul_(L2a.unsqueeze(1), q).sum(0) - aq * n).T
+    g_n = -aL * 0.5 * (m * m).sum(1) - (aq * mT).sum(0) + v * g_sa
     return g_p, g_m, g_n, g_v
 
 
@@ -401,10 +429,13 @@ class ColoredFamily:
         seg = self._segments(U.dtype, U.device)
         v = seg @ v_all  # each column's variance
         c0, lab, Ustar = factors["colours"], factors["labels"], factors["templates"]
-        onehot = torch.nn.functional.one_hot(lab, Ustar.shape[0]).to(U.dtype)  # (B, K)
-        T = onehot @ (Ustar @ U.T)  # (B, M): u*_{k_b} . u_k (a GEMM gathers faster than indexing)
+        K = Ustar.shape[0]
+        onehot = torch.nn.functional.one_hot(lab, K).to(U.dtype)  # (B, K)
+        # the training colours by template, rows (b, c): c0_bc [k_b = k], (3B, K); products with it
+        # gather per-template sums and spread per-template rows without indexing
+        ck = (c0.unsqueeze(2) * onehot.unsqueeze(1)).reshape(3 * B, K)
         wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
-        c03 = c0.unsqueeze(2)
+        wgt3, a3 = wgt.repeat_interleave(3, 0), alpha.reshape(B, 1).repeat_interleave(3, 0)  # per row (b, c)
         zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
         # each model's template basis U^T = Q R (float64), the training templates in it, V = Q^T u*,
         # and the part outside it, u*_perp = u* - Q V (float64, formed as a residual)
@@ -414,38 +445,40 @@ class ColoredFamily:
         inside = [Q.T @ Ustar64 for Q, _ in bases64]  # (r, K) per model
         perp = [Ustar64 - Q @ V for (Q, _), V in zip(bases64, inside)]  # (P, K) per model
         outside = torch.stack([(u * u).sum(0) for u in perp], 1).to(U.dtype)  # ||u*_perp||^2, (K, S)
-        # the noise sigma zeta R, each model from its first min(P, M) columns: one product with the
-        # models' R factors side by side
-        Rcat = U.new_zeros(zs.shape[1], U.shape[0])
+        # p = sigma zeta R + alpha c0 (x) (U u*_{k_b}), each model's noise from its first min(P, M)
+        # columns: one product [sigma zeta | alpha c0 [k_b = k]] [R side by side; u* U^T]
+        Rcat = U.new_zeros(zs.shape[1] + K, U.shape[0])
         for (_, R), sl in zip(bases, slices):
             Rcat[:R.shape[0], sl] = R
-        p = torch.addcmul((zs @ Rcat).reshape(B, 3, -1), (a1 * c0).unsqueeze(2), T.unsqueeze(1))
+        Rcat[zs.shape[1]:] = Ustar @ U.T
+        p = (torch.cat([zs, a3 * ck], 1) @ Rcat).reshape(B, 3, -1)
         fwd = _forward(p, Mc, n, v, a1, asq, s21, slices)
         Wc = fwd["Wc"]
         W2 = Wc.reshape(3 * B, -1)
-        Wr = (wgt.unsqueeze(2) * Wc).reshape(3 * B, -1)
         # f - X0 = W_c U - c0 u*^T = E Q^T - c0 u*_perp^T with E = W_c R^T - c0 V^T (3 x r per row):
         # ||f - X0||^2 = ||E||^2 + |c0|^2 ||u*_perp||^2 and (f - X0) U^T = E R. Formed entry by
         # entry, not as ||f||^2 - 2 f.x0 + ||x0||^2, whose terms cancel to float32 rounding where
         # sigma is small (a memorizer's loss came out 2.2-2.5x too large at t = 0.001)
-        ER = torch.empty_like(W2)
+        g_Wc = torch.empty_like(W2)  # wgt (f - X0) U^T
         WE = []  # sum_b wgt_b W_b^T E_b, (M, r) per model: the template gradient's f - X0 term in the basis
         err2 = (c0 * c0).sum(1, keepdim=True) * outside[lab]  # (B, S)
         for i, ((_, R), sl, V) in enumerate(zip(bases, slices, inside)):
-            E = ((W2[:, sl] @ R.T).reshape(B, 3, -1) - c03 * (onehot @ V.T.to(U.dtype)).unsqueeze(1)).reshape(3 * B, -1)
-            err2[:, i] += (E * E).reshape(B, -1).sum(1)
-            ER[:, sl] = E @ R
-            WE.append(Wr[:, sl].T @ E)
+            E = torch.addmm(ck @ V.T.to(U.dtype), W2[:, sl], R.T, beta=-1)
+            err2[:, i] += torch.bmm(E.view(B, 1, -1), E.view(B, -1, 1)).reshape(B)
+            E.mul_(wgt3)
+            g_Wc[:, sl] = E @ R
+            WE.append(W2[:, sl].T @ E)
         loss = ((kappa.reshape(B, 1) / s21) * err2).sum(0) / B
-        g_p, g_M, g_n, g_v = _backward(wgt.unsqueeze(2) * ER.reshape(B, 3, -1), fwd, p, Mc, n, v, a1, asq, s21, seg)
+        g_p, g_M, g_n, g_v = _backward(g_Wc.reshape(B, 3, -1), fwd, p, Mc, n, v, a1, asq, s21, seg)
+        g_p2 = g_p.reshape(3 * B, -1)
         # the templates' gradient: sum_b wgt_b W_b^T (f_b - X0_b) through f = W_c U, and G_p^T X_t
         # through p = X_t U^T with X_t = alpha X0 + sigma zeta Q^T, both by the factors
-        onto = onehot.T @ (a1 * _csum(g_p, c03))  # (K, M): alpha (g_p . c0), gathered per template
-        away = onehot.T @ (wgt * _csum(Wc, c03))  # (K, M): wgt (W_c . c0), for the u*_perp term
+        onto = (a3 * ck).T @ g_p2  # (K, M): alpha (g_p . c0), gathered per template
+        away = (wgt3 * ck).T @ W2  # (K, M): wgt (W_c . c0), for the u*_perp term
         g_U = onto.T @ Ustar + 2 * g_n.unsqueeze(1) * U
-        gz = g_p.reshape(3 * B, -1).T @ zs  # (M, r)
         for (Q, _), sl, we, u_perp in zip(bases, slices, WE, perp):
-            g_U[sl] += (we + gz[sl, :Q.shape[1]]) @ Q.T - away[:, sl].T @ u_perp.T.to(U.dtype)
+            gz = g_p2[:, sl].T @ zs[:, :Q.shape[1]]  # sum_b G_p^T sigma zeta, (M, r)
+            g_U[sl] += (we + gz) @ Q.T - away[:, sl].T @ u_perp.T.to(U.dtype)
         return loss, [g_U, g_M, self._dv_dscale(scale, v_all) * g_v]
 
     @staticmethod
