@@ -12,7 +12,7 @@
 * training throughput of the MLP family, 8 widths 8..1024 batched at (30, 4, 100), R = 10 (the
   network sweep of docs/neural.md);
 * (long, only on request) the whole quick sweep of the paper's coloured setting with digits
-  templates: ``--case sweep-colored-quick --store FILE`` (20-25 minutes on 2 cores, as fast as the host is).
+  templates: ``--case sweep-colored-quick --store FILE`` (19-25 minutes on 2 cores, as fast as the host is).
 
 Run: python benchmarks/bench_validation.py [--threads 2]
 """
