@@ -435,7 +435,8 @@ class ColoredFamily:
         # gather per-template sums and spread per-template rows without indexing
         ck = (c0.unsqueeze(2) * onehot.unsqueeze(1)).reshape(3 * B, K)
         wgt = (2.0 / B) * kappa.reshape(B, 1) / s21  # d loss / d ||f - X0||^2 per row
-        wgt3, a3 = wgt.repeat_interleave(3, 0), alpha.reshape(B, 1).repeat_interleave(3, 0)  # per row (b, c)
+        wgt3 = wgt.repeat_interleave(3, 0)  # per row (b, c)
+        ack = alpha.reshape(B, 1).repeat_interleave(3, 0) * ck  # alpha c0_bc [k_b = k]
         zs = _zeta(z, z.shape[1] // 3) * sigma.repeat_interleave(3).reshape(3 * B, 1)  # sigma zeta, rows (b, c)
         # each model's template basis U^T = Q R (float64), the training templates in it, V = Q^T u*,
         # and the part outside it, u*_perp = u* - Q V (float64, formed as a residual)
@@ -451,7 +452,7 @@ class ColoredFamily:
         for (_, R), sl in zip(bases, slices):
             Rcat[:R.shape[0], sl] = R
         Rcat[zs.shape[1]:] = Ustar @ U.T
-        p = (torch.cat([zs, a3 * ck], 1) @ Rcat).reshape(B, 3, -1)
+        p = (torch.cat([zs, ack], 1) @ Rcat).reshape(B, 3, -1)
         fwd = _forward(p, Mc, n, v, a1, asq, s21, slices)
         Wc = fwd["Wc"]
         W2 = Wc.reshape(3 * B, -1)
@@ -473,7 +474,7 @@ class ColoredFamily:
         g_p2 = g_p.reshape(3 * B, -1)
         # the templates' gradient: sum_b wgt_b W_b^T (f_b - X0_b) through f = W_c U, and G_p^T X_t
         # through p = X_t U^T with X_t = alpha X0 + sigma zeta Q^T, both by the factors
-        onto = (a3 * ck).T @ g_p2  # (K, M): alpha (g_p . c0), gathered per template
+        onto = ack.T @ g_p2  # (K, M): alpha (g_p . c0), gathered per template
         away = (wgt3 * ck).T @ W2  # (K, M): wgt (W_c . c0), for the u*_perp term
         g_U = onto.T @ Ustar + 2 * g_n.unsqueeze(1) * U
         for (Q, _), sl, we, u_perp in zip(bases, slices, WE, perp):
