@@ -59,7 +59,7 @@ def _cmd_validate(args) -> int:
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
                      seed=args.train_seed, clip=args.clip, variance_param=args.variance_param,
                      lr_factors=args.lr_factors, family=args.family,
-                     betas=args.betas, dtype=args.dtype)
+                     betas=args.betas, dtype=args.dtype, time_sampling=args.time_sampling)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
     family_for(plan.train, model.name).check_init(plan.train.init)
@@ -82,7 +82,8 @@ def _cmd_validate(args) -> int:
         raise UsageError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")
     store = _open_store(args, required=True)
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, flush=True))
-    log(f"memcross validate: preset {plan.preset}, {plan.train.steps} steps, R = {plan.train.draws}, "
+    stratified = ", stratified times" if plan.train.time_sampling == "stratified" else ""
+    log(f"memcross validate: preset {plan.preset}, {plan.train.steps} steps, R = {plan.train.draws}{stratified}, "
         f"{plan.n_eval} evaluation samples, sizes {list(plan.sizes)}, device {plan.device}, store {store.path}")
     result = validate(plan, store, progress=not args.no_progress and not args.json, log=log,
                       checkpoint_seconds=args.checkpoint_every)
@@ -167,6 +168,9 @@ def add_parser(sub) -> None:
     g.add_argument("--lr-factors", type=_lr_factors, default=None, metavar="GROUP=F,...",
                    help="learning rates of parameter groups as multiples of --lr: means, variance (isotropic); "
                    "templates, colours, variance (coloured; the quick preset's colours=10,variance=10)")
+    g.add_argument("--time-sampling", default=None, choices=["iid", "stratified"],
+                   help="a step's times: independent per row (default) or stratified, each point's R draws "
+                   "one per 1/R of the range (the coloured quick preset's)")
     g.add_argument("--train-target", default=None, help="target the loss is stated on (default eps)")
     g.add_argument("--train-weighting", default=None, help="loss weighting (default eps-uniform)")
     g.add_argument("--train-seed", type=int, default=None, help="seed of inits and training noise (default 0)")

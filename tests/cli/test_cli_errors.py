@@ -152,6 +152,7 @@ def test_broken_pipe_is_quiet(tmp_path, capsys):
     (["--betas", "0.9,x"], "--betas: must be two numbers B1,B2 in [0, 1)"),
     (["--betas", "0.9,1.5"], "--betas must be two numbers in [0, 1)"),
     (["--dtype", "float16"], "--dtype: invalid choice: 'float16' (choose from"),
+    (["--time-sampling", "sobol"], "--time-sampling: invalid choice: 'sobol' (choose from"),
 ])
 def test_validate_training_options_refused_before_any_work(tmp_path, capsys, args, message):
     store = tmp_path / "s.sqlite"

@@ -131,6 +131,7 @@ def test_size_above_N_is_refused(small):
     ({"draws": 10**5}, "--draws must be a positive integer"),
     ({"betas": (0.9, 1.5)}, "betas must be two numbers"),
     ({"eps": 0}, "eps must be a finite positive number"),
+    ({"time_sampling": "sobol"}, "--time-sampling must be one of iid, stratified, got 'sobol'"),
 ])
 def test_bad_config_names_the_flag(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -242,6 +243,56 @@ def test_unset_new_options_keep_the_stored_config_keys():
     assert TrainConfig(clip=1e3).to_dict()["clip"] == 1e3
     with pytest.raises(ValueError, match="--variance-param must be one of std, log-var"):
         TrainConfig(variance_param="var")
+
+
+def test_time_sampling_iid_is_the_unset_default_and_keeps_the_stored_keys():
+    assert TrainConfig(time_sampling="iid") == TrainConfig() and "time_sampling" not in TrainConfig().to_dict()
+    assert TrainConfig(time_sampling="stratified").to_dict()["time_sampling"] == "stratified"
+
+
+@pytest.mark.parametrize("N,R", [(20, 5), (7, 3), (5, 1), (1, 4)])
+def test_stratified_times_cover_each_points_strata_and_spread_the_batch(N, R):
+    data = make_gmm_data(6, 1, N, seed=0)
+    tr = Trainer(data, Process(Setting(d=6, K=1, N=N)), [1], TrainConfig(steps=1, draws=R, time_sampling="stratified"))
+    for _ in range(5):
+        u = tr._stratified(N * R).numpy()
+        assert u.shape == (N * R,) and u.min() >= 0 and u.max() < 1
+        # each point's R draws: one in each 1/R of the range
+        strata = np.floor(u.reshape(R, N) * R).astype(int)
+        assert all(sorted(strata[:, i]) == list(range(R)) for i in range(N))
+        # the whole batch: an evenly spaced grid of N R points with one random offset
+        gaps = np.diff(np.sort(u))
+        np.testing.assert_allclose(gaps, 1 / (N * R), rtol=0, atol=1e-12)
+
+
+def test_stratified_times_are_uniform_for_each_row():
+    """The same marginal as independent draws: each row's number is uniform on [0, 1) (KS test over
+    2,000 steps, a fixed seed), so the step's loss and gradient stay unbiased."""
+    from scipy import stats
+
+    data = make_gmm_data(6, 1, 4, seed=0)
+    tr = Trainer(data, Process(Setting(d=6, K=1, N=4)), [1], TrainConfig(steps=1, draws=3, time_sampling="stratified"))
+    u = np.stack([tr._stratified(12).numpy() for _ in range(2000)])
+    for row in range(12):
+        assert stats.kstest(u[:, row], "uniform").pvalue > 1e-3
+
+
+def test_stratified_times_on_a_grid_give_each_time_its_share():
+    """On a grid of G times each step's n rows fall floor(n/G) or ceil(n/G) on each time; the
+    interval measure's times stay inside its bounds."""
+    data = make_gmm_data(6, 2, 20, seed=0)
+    proc = Process(Setting(d=6, K=2, N=20, time="grid:0.01,0.99,7"))
+    tr = Trainer(data, proc, [3], TrainConfig(steps=1, draws=5, time_sampling="stratified"))
+    for _ in range(5):
+        a, _, _ = tr._times(100)
+        _, counts = np.unique(a.numpy(), return_counts=True)
+        assert len(counts) == 7 and set(counts) <= {100 // 7, 100 // 7 + 1}
+    tr = Trainer(data, Process(Setting(d=6, K=2, N=20, time="interval:0.01,0.99")), [3],
+                 TrainConfig(steps=3, draws=5, time_sampling="stratified"))
+    a, s, _ = tr._times(100)
+    assert bool(((a > 0) & (s > 0)).all())
+    tr.run()
+    assert np.isfinite(tr.history.loss[-1]).all()
 
 
 def test_the_heap_serves_large_arrays_where_glibc_allows_it():
