@@ -8,11 +8,11 @@
 * the exact-loss crossover of the paper's coloured setting (K = 6, 15x15 templates, N = 100,
   8 draws; digits and procedural blobs) and its finite-d prediction;
 * training throughput of the coloured-template family, 10 sizes M = 10..100 batched, R = 10
-  (the quick preset's step for the paper's coloured setting);
+  (target 150 steps/s), and at R = 5 with stratified times (the coloured quick preset's step);
 * training throughput of the MLP family, 8 widths 8..1024 batched at (30, 4, 100), R = 10 (the
   network sweep of docs/neural.md);
 * (long, only on request) the whole quick sweep of the paper's coloured setting with digits
-  templates: ``--case sweep-colored-quick --store FILE`` (19-25 minutes on 2 cores, as fast as the host is).
+  templates: ``--case sweep-colored-quick --store FILE`` (about 15 minutes on 2 cores).
 
 Run: python benchmarks/bench_validation.py [--threads 2]
 """
@@ -89,7 +89,7 @@ def _exact_colored_case(templates):
             "predict_seconds": time.perf_counter() - start, "predicted": pred}
 
 
-def _train_colored_case(sizes, draws, steps=300, colour_space=True):
+def _train_colored_case(sizes, draws, steps=300, colour_space=True, **config):
     from memcross.templates import load_templates
     from memcross.theory import Setting
     from memcross.validation.lowrank import make_colored_data
@@ -97,7 +97,8 @@ def _train_colored_case(sizes, draws, steps=300, colour_space=True):
     from memcross.validation.train import TrainConfig, Trainer
 
     data = make_colored_data(load_templates("digits", 6), 100, 1.0, seed=0)
-    tr = Trainer(data, Process(Setting(d=1, K=6, N=100)), sizes, TrainConfig(steps=20 + 3 * steps, draws=draws))
+    tr = Trainer(data, Process(Setting(d=1, K=6, N=100)), sizes,
+                 TrainConfig(steps=20 + 3 * steps, draws=draws, **config))
     if not colour_space:  # the pixel-space path (the only one before the colour-space products)
         tr._factors = None
     tr.run(until=20)
@@ -110,7 +111,7 @@ def _train_colored_case(sizes, draws, steps=300, colour_space=True):
 
 
 def _sweep_colored_case(store_path):
-    """The coloured quick preset's sweep (10 sizes, R = 10; steps and DDIM samples as the preset
+    """The coloured quick preset's sweep (10 sizes, R = 5; steps and DDIM samples as the preset
     sets them) for the paper's coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
     colored-templates --templates digits --store FILE` runs)."""
     from memcross.store import Store
@@ -141,6 +142,7 @@ CASES = {
     "exact-colored-blobs": lambda: _exact_colored_case("blobs"),
     "train-colored-batched-pixel": lambda: _train_colored_case(list(range(10, 101, 10)), 10, colour_space=False),
     "train-colored-batched": lambda: _train_colored_case(list(range(10, 101, 10)), 10),
+    "train-colored-batched-R5": lambda: _train_colored_case(list(range(10, 101, 10)), 5, time_sampling="stratified"),
     "sweep-colored-quick": lambda: _sweep_colored_case(ARGS.store),
     "train-mlp-widths": lambda: _train_case(list(MLP_WIDTHS), 10, steps=100, family="mlp", init="default"),
     "train-mlp-widths-depth3": lambda: _train_case(list(MLP_WIDTHS), 10, steps=100, family="mlp:depth=3",

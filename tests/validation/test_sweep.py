@@ -60,8 +60,8 @@ def test_presets_and_defaults():
 def test_coloured_presets_are_the_authors_protocol():
     """The coloured paper preset: 100,000 steps, warm-up over 5,000 steps to 1e-4, then linear to
     1e-8, gradients clipped at norm 1e3, colour standard deviation from 1e-6 (variance 1e-12); the
-    quick preset: the same peak over 15,000 steps, with beta2 = 0.99, and the colour means' and
-    standard deviation's learning rates 10x the templates'."""
+    quick preset: the same peak over 20,000 steps of R = 5 stratified draws, with beta2 = 0.99, and
+    the colour means' and standard deviation's learning rates 10x the templates'."""
     setting = Setting(data="colored-templates:templates=blobs,side=8", K=6, N=100)
     plan = plan_from(setting, "paper", device="cpu", check_memory=False)
     t = plan.train
@@ -70,12 +70,14 @@ def test_coloured_presets_are_the_authors_protocol():
     assert round(t.warmup * t.steps) == 5000 and t.learning_rate(4999) == pytest.approx(1e-4)
     assert t.learning_rate(t.steps - 1) == pytest.approx(1e-8)
     t = plan_from(setting, "quick", device="cpu", check_memory=False).train
-    assert (t.steps, t.lr, t.final_lr, t.betas, t.clip, t.init_variance, t.lr_factors) == \
-        (15_000, 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12, (("colours", 10.0), ("variance", 10.0)))
+    assert (t.steps, t.draws, t.time_sampling, t.lr, t.final_lr, t.betas, t.clip, t.init_variance, t.lr_factors) == \
+        (20_000, 5, "stratified", 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12, (("colours", 10.0), ("variance", 10.0)))
     quick = plan_from(setting, "quick", device="cpu", check_memory=False, lr=5e-3, variance_param="log-var")
     assert quick.train.lr == 5e-3 and quick.train.variance_param == "log-var"  # what is given wins
     assert plan_from(Setting(), "paper", device="cpu", check_memory=False).train.clip is None
     assert plan_from(Setting(), "quick", device="cpu", check_memory=False).train.lr_factors is None
+    assert plan_from(Setting(), "quick", device="cpu", check_memory=False).train.time_sampling is None
+    assert plan_from(setting, "quick", device="cpu", check_memory=False, time_sampling="iid").train.time_sampling is None
 
 
 def test_bad_plans():
