@@ -159,3 +159,23 @@ def test_validate_training_options_refused_before_any_work(tmp_path, capsys, arg
     assert main(["validate", "--dim", "3", "--components", "2", "--train", "10", "--store", str(store), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not store.exists()
+
+
+def test_validate_time_sampling_is_logged_and_stored(tmp_path, capsys):
+    """``--time-sampling stratified`` reaches the training config: the run says so and its stored
+    configs carry it; ``iid`` (the isotropic default) leaves the key out."""
+    pytest.importorskip("torch")
+    from memcross.store import Store
+
+    tiny = ["validate", "--dim", "4", "--components", "2", "--train", "8", "--sizes", "4,8", "--steps", "5",
+            "--draws", "2", "--n-eval", "4", "--exact-draws", "1", "--device", "cpu", "--preset", "quick",
+            "--no-progress", "--no-figure"]
+    store = tmp_path / "s.sqlite"
+    assert main([*tiny, "--time-sampling", "stratified", "--store", str(store)]) == 0
+    assert "R = 2, stratified times," in capsys.readouterr().out
+    trains = [cfg["train"] for cfg, _ in Store(store).records("params")]
+    assert len(trains) == 2 and all(t["time_sampling"] == "stratified" for t in trains)
+    store = tmp_path / "iid.sqlite"
+    assert main([*tiny, "--time-sampling", "iid", "--store", str(store)]) == 0
+    assert "stratified" not in capsys.readouterr().out
+    assert all("time_sampling" not in cfg["train"] for cfg, _ in Store(store).records("params"))
