@@ -167,7 +167,7 @@ def add_parser(sub) -> None:
                    help="coloured templates: train the colour standard deviation (default) or its log-variance")
     g.add_argument("--lr-factors", type=_lr_factors, default=None, metavar="GROUP=F,...",
                    help="learning rates of parameter groups as multiples of --lr: means, variance (isotropic); "
-                   "templates, colours, variance (coloured; the quick preset's colours=10,variance=10)")
+                   "templates, colours, variance (coloured; the quick preset's templates=0.1,colours=10,variance=10)")
     g.add_argument("--time-sampling", default=None, choices=["iid", "stratified"],
                    help="a step's times: independent per row (default) or stratified, each point's R draws "
                    "one per 1/R of the range (the coloured quick preset's)")

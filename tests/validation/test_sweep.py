@@ -71,7 +71,8 @@ def test_coloured_presets_are_the_authors_protocol():
     assert t.learning_rate(t.steps - 1) == pytest.approx(1e-8)
     t = plan_from(setting, "quick", device="cpu", check_memory=False).train
     assert (t.steps, t.draws, t.time_sampling, t.lr, t.final_lr, t.betas, t.clip, t.init_variance, t.lr_factors) == \
-        (20_000, 5, "stratified", 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12, (("colours", 10.0), ("variance", 10.0)))
+        (20_000, 5, "stratified", 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12,
+         (("colours", 10.0), ("templates", 0.1), ("variance", 10.0)))
     quick = plan_from(setting, "quick", device="cpu", check_memory=False, lr=5e-3, variance_param="log-var")
     assert quick.train.lr == 5e-3 and quick.train.variance_param == "log-var"  # what is given wins
     assert plan_from(Setting(), "paper", device="cpu", check_memory=False).train.clip is None
