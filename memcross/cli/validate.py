@@ -58,7 +58,7 @@ def _cmd_validate(args) -> int:
                      draws=args.draws, lr=args.lr, init=args.init, init_variance=args.init_variance,
                      update_ema=args.update_ema, target=args.train_target, weighting=args.train_weighting,
                      seed=args.train_seed, clip=args.clip, variance_param=args.variance_param,
-                     lr_factors=args.lr_factors, family=args.family,
+                     lr_factors=args.lr_factors, family=args.family, refine_around=args.refine_around,
                      betas=args.betas, dtype=args.dtype, time_sampling=args.time_sampling)
     _set_threads(args)
     build_data(setting, args.seed)  # checks the data before any work
@@ -139,7 +139,11 @@ def add_parser(sub) -> None:
                    help="--family mlp: network widths W1,W2,... or START:STOP:STEP (default 8,16,...,1024)")
     g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--refine", type=int, default=0, help="extra sizes between the transition's start and end")
+    g.add_argument("--refine", type=int, default=0,
+                   help="extra sizes between the transition's start and end (or see --refine-around)")
+    g.add_argument("--refine-around", default="transition", choices=["transition", "mid"],
+                   help="where --refine puts its sizes: across the transition (default) or between the two "
+                   "sizes whose ratios bracket 0.5, for a sharper 50%% point")
     g.add_argument("--exact-draws", type=int, default=8, help="noise draws of the exact losses (default 8)")
     g.add_argument("--n-eval", type=int, default=None, help="generated samples per size (preset's default)")
     g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])

@@ -161,15 +161,39 @@ def transition_note(sizes, ratios, name: str = "M") -> str | None:
     return None
 
 
-def refine_sizes(sizes, ratios, N: int, count: int) -> list[int]:
-    """``count`` new sizes spread between the last size below the start level and the end (or N)."""
+#: Where ``--refine`` puts its sizes: across the whole transition, or inside the pair of sizes whose
+#: ratios bracket the 50% point (the sharpest reading of that point for a given number of sizes).
+REFINE_AROUND = ("transition", "mid")
+
+
+def check_refine_around(value) -> None:
+    """Refuse a ``--refine-around`` other than :data:`REFINE_AROUND`'s, naming them."""
+    if value not in REFINE_AROUND:
+        raise ValueError(f"--refine-around must be one of {', '.join(REFINE_AROUND)}, got {value!r}")
+
+
+def refine_sizes(sizes, ratios, N: int, count: int, around: str = "transition") -> list[int]:
+    """``count`` new sizes spread between the last size below the start level and the end (or N),
+    or, ``around="mid"``, between the two sizes whose ratios bracket the 50% level (none when the
+    first size already reaches it or no size does).
+
+    >>> refine_sizes([10, 20, 30, 40], [0.0, 0.2, 0.6, 1.0], 40, 3, around="mid")
+    [22, 25, 28]
+    """
+    check_refine_around(around)
     sizes = [int(m) for m in sizes]
     r = np.asarray(ratios, dtype=float)
-    above = np.flatnonzero(r >= START_LEVEL)
-    if above.size == 0 or count < 1:
-        return []
-    lo = sizes[above[0] - 1] if above[0] > 0 else max(1, sizes[0] // 2)
-    ends = np.flatnonzero(r >= END_LEVEL)
-    hi = sizes[ends[0]] if ends.size else N
+    if around == "mid":
+        above = np.flatnonzero(r >= MID_LEVEL)
+        if above.size == 0 or above[0] == 0 or count < 1:
+            return []
+        lo, hi = sizes[above[0] - 1], sizes[above[0]]
+    else:
+        above = np.flatnonzero(r >= START_LEVEL)
+        if above.size == 0 or count < 1:
+            return []
+        lo = sizes[above[0] - 1] if above[0] > 0 else max(1, sizes[0] // 2)
+        ends = np.flatnonzero(r >= END_LEVEL)
+        hi = sizes[ends[0]] if ends.size else N
     new = np.unique(np.round(np.linspace(lo, hi, count + 2)[1:-1]).astype(int))
     return [int(m) for m in new if m not in sizes and 1 <= m <= N]

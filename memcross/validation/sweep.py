@@ -35,6 +35,7 @@ from memcross.validation.data import GMMData, check_sizes
 from memcross.validation.datamodels import validation_model
 from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import (
+    check_refine_around,
     crossing,
     levels,
     memorization_ratio,
@@ -106,6 +107,7 @@ class ValidationPlan:
     refine: int = 0
     device: str = "cpu"
     preset: str = "quick"
+    refine_around: str = "transition"
 
     def __post_init__(self):
         from memcross._checks import check_seed
@@ -131,6 +133,7 @@ class ValidationPlan:
                                  ("loss_draws", "loss_draws", MAX_DRAWS)):
             check_int(getattr(self, name), flag, 1, high)
         check_int(self.refine, "--refine", 0, s.N, high_name="N")
+        check_refine_around(self.refine_around)
         check_seed(self.data_seed, "--seed")
         get_sampler(self.sampler)
         get_preset(self.preset)
@@ -174,8 +177,11 @@ class ValidationPlan:
 
     def summary_config(self) -> dict:
         """The store config of the sweep's summary: all sizes, refinement, exact draws, preset and ``C``."""
-        return {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
-                "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
+        out = {**self.size_config(0), "M": None, "sizes": list(self.sizes), "refine": self.refine,
+               "exact_draws": self.exact_draws, "preset": self.preset, "C": str(self.setting.C)}
+        if self.refine and self.refine_around != "transition":  # the default keeps the keys stored before it
+            out["refine_around"] = self.refine_around
+        return out
 
 
 def family_model(plan: ValidationPlan):
@@ -424,9 +430,10 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     sizes = list(plan.sizes)
     rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
     if plan.refine:
-        extra = refine_sizes(sizes, [r.ratio for r in rows], s.N, plan.refine)
+        extra = refine_sizes(sizes, [r.ratio for r in rows], s.N, plan.refine, plan.refine_around)
         if extra:
-            log(f"refining between start and end: sizes {extra}")
+            where = "around the 50% point" if plan.refine_around == "mid" else "between start and end"
+            log(f"refining {where}: sizes {extra}")
             _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
             sizes = sorted(set(sizes) | set(extra))
             rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
@@ -459,7 +466,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
 
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
               data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
-              n_eval: int | None = None, check_memory: bool = True,
+              n_eval: int | None = None, check_memory: bool = True, refine_around: str = "transition",
               **train_overrides) -> ValidationPlan:
     """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides.
 
@@ -476,7 +483,7 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
         sizes = DEFAULT_WIDTHS
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
     plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
-                          exact_draws, refine=refine, device=str(dev), preset=name)
+                          exact_draws, refine=refine, device=str(dev), preset=name, refine_around=refine_around)
     if check_memory:
         plan.check_memory()
     return plan

@@ -75,3 +75,18 @@ def test_transition_and_refinement():
     assert new and all(20 < m < 50 and m not in sizes for m in new)
     with pytest.raises(ValueError, match="increasing"):
         transition([20, 10], [0, 1], 20)
+
+
+def test_refinement_around_the_mid_point_fills_the_bracket_of_one_half():
+    sizes, ratios = [10, 20, 30, 40, 50], [0.0, 0.05, 0.3, 0.7, 1.0]
+    assert refine_sizes(sizes, ratios, 50, 3, around="mid") == [32, 35, 38]  # 32.5 rounds to even
+    assert refine_sizes(sizes, ratios, 50, 1, around="mid") == [35]
+    assert refine_sizes([80, 90], [0.2, 0.6], 100, 3, around="mid") == [82, 85, 88]
+    assert refine_sizes(sizes, [0.0, 0.05, 0.3, 0.5, 1.0], 50, 1, around="mid") == [35]  # 0.5 itself reaches it
+    assert refine_sizes(sizes, [0.6, 0.7, 0.8, 0.9, 1.0], 50, 3, around="mid") == []  # the first size is past it
+    assert refine_sizes(sizes, [0.0, 0.1, 0.2, 0.3, 0.4], 50, 3, around="mid") == []  # no size reaches it
+    assert refine_sizes(sizes, ratios, 50, 0, around="mid") == []
+    assert refine_sizes([10, 11], [0.0, 1.0], 50, 3, around="mid") == []  # no integer between
+    assert refine_sizes(sizes, ratios, 50, 3) == refine_sizes(sizes, ratios, 50, 3, around="transition")
+    with pytest.raises(ValueError, match="--refine-around must be one of transition, mid, got 'edges'"):
+        refine_sizes(sizes, ratios, 50, 3, around="edges")

@@ -45,6 +45,32 @@ def test_refinement_adds_sizes_between_start_and_end(tmp_path):
     assert len(res.sizes) >= 3 and st.count("size") == len(res.sizes)
 
 
+def test_refinement_around_the_mid_point(tmp_path, monkeypatch):
+    from memcross.validation import sweep
+
+    # the tiny models memorize at every size in 200 steps; read their ratios as 0 then 1, so that
+    # one half is bracketed by (2, 20) and the refinement's plumbing is what is tested
+    real, calls = sweep.refine_sizes, []
+
+    def bracketed(sizes, ratios, N, count, around="transition"):
+        calls.append(around)
+        return real(sizes, [0.0] * (len(sizes) - 1) + [1.0], N, count, around)
+
+    monkeypatch.setattr(sweep, "refine_sizes", bracketed)
+    st, logs = Store(tmp_path / "s.sqlite"), []
+    validate(tiny_plan(sizes=(2, 20)), st)
+    plan = tiny_plan(sizes=(2, 20), refine=2, refine_around="mid")
+    res = validate(plan, st, log=logs.append)
+    assert calls == ["mid"] and [r.M for r in res.sizes] == [2, 8, 14, 20]
+    assert "refining around the 50% point: sizes [8, 14]" in logs
+    assert any(m.startswith("trained sizes [8, 14]") for m in logs)  # the first two come from the store
+    assert res.summary.sizes == "2,8,14,20"
+    assert plan.summary_config()["refine_around"] == "mid"
+    assert "refine_around" not in tiny_plan(sizes=(2, 20), refine=2).summary_config()  # keys stored before
+    with pytest.raises(ValueError, match="--refine-around must be one of transition, mid, got 'edges'"):
+        tiny_plan(refine=1, refine_around="edges")
+
+
 def test_presets_and_defaults():
     assert get_preset("paper") == {"steps": 50_000, "draws": 100, "n_eval": 50}
     assert get_preset("quick")["draws"] == 10
@@ -182,6 +208,7 @@ def _main(capsys, *args):
     (["--n-eval", "0"], "--n-eval must be a positive integer"),
     (["--exact-draws", "100000"], "--exact-draws must be a positive integer (at most 10,000)"),
     (["--refine", "-1"], "--refine must be an integer in [0, N]"),
+    (["--refine", "2", "--refine-around", "edges"], "--refine-around: invalid choice: 'edges' (choose from"),
 ])
 def test_validate_mistakes_write_nothing(tmp_path, capsys, extra, message):
     store = tmp_path / "s.sqlite"
