@@ -54,9 +54,11 @@ def _list_rows(what: str) -> list[dict]:
     families = [(f"any (--family {name})", presets) for name, presets in FAMILY_PRESETS.items()]
     for data, presets in [("isotropic", PRESETS), *DATA_PRESETS.items(), *families]:
         for n, p in presets.items():
-            rest = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("steps", "draws", "n_eval"))
+            rest = ", ".join(f"{k}={v}" for k, v in p.items()
+                             if k not in ("steps", "draws", "n_eval", "refine", "refine_around"))
+            refine = f"{p['refine']} ({p.get('refine_around', 'transition')})" if p.get("refine") else "-"
             rows.append({"name": n, "data": data, "steps": p["steps"], "draws": p["draws"], "n_eval": p["n_eval"],
-                         "training": rest or "the defaults (docs/validation.md)"})
+                         "refine": refine, "training": rest or "the defaults (docs/validation.md)"})
     return rows
 
 def _target_names() -> list[str]:

@@ -38,6 +38,14 @@ def _lr_factors(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(f"must be GROUP=FACTOR pairs, e.g. colours=10,variance=10; got {text!r}") from None
 
 
+def _refinement(plan) -> str:
+    """The header's words for ``--refine``: empty when it adds no sizes."""
+    if not plan.refine:
+        return ""
+    where = "around the 50% point" if plan.refine_around == "mid" else "across the transition"
+    return f" + {plan.refine} {where}"
+
+
 def _cmd_validate(args) -> int:
     import json
 
@@ -84,7 +92,8 @@ def _cmd_validate(args) -> int:
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, flush=True))
     stratified = ", stratified times" if plan.train.time_sampling == "stratified" else ""
     log(f"memcross validate: preset {plan.preset}, {plan.train.steps} steps, R = {plan.train.draws}{stratified}, "
-        f"{plan.n_eval} evaluation samples, sizes {list(plan.sizes)}, device {plan.device}, store {store.path}")
+        f"{plan.n_eval} evaluation samples, sizes {list(plan.sizes)}{_refinement(plan)}, device {plan.device}, "
+        f"store {store.path}")
     result = validate(plan, store, progress=not args.no_progress and not args.json, log=log,
                       checkpoint_seconds=args.checkpoint_every)
     if figure is not None:
@@ -139,11 +148,13 @@ def add_parser(sub) -> None:
                    help="--family mlp: network widths W1,W2,... or START:STOP:STEP (default 8,16,...,1024)")
     g.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--refine", type=int, default=0,
-                   help="extra sizes between the transition's start and end (or see --refine-around)")
-    g.add_argument("--refine-around", default="transition", choices=["transition", "mid"],
-                   help="where --refine puts its sizes: across the transition (default) or between the two "
-                   "sizes whose ratios bracket 0.5, for a sharper 50%% point")
+    g.add_argument("--refine", type=int, default=None,
+                   help="extra sizes between the transition's start and end (or see --refine-around); "
+                   "default the preset's (0, or 3 for the coloured quick preset)")
+    g.add_argument("--refine-around", default=None, choices=["transition", "mid"],
+                   help="where --refine puts its sizes: across the transition or between the two sizes "
+                   "whose ratios bracket 0.5, for a sharper 50%% point (default the preset's: transition, "
+                   "or mid for the coloured quick preset)")
     g.add_argument("--exact-draws", type=int, default=8, help="noise draws of the exact losses (default 8)")
     g.add_argument("--n-eval", type=int, default=None, help="generated samples per size (preset's default)")
     g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])

@@ -464,11 +464,18 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     return SweepResult(stored if stored is not None else summary, rows, ex)
 
 
+#: A preset's keys that belong to the plan, not to :class:`TrainConfig`.
+_PLAN_FIELDS = ("n_eval", "refine", "refine_around")
+
+
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
-              data_seed: int = 0, refine: int = 0, sampler: str = "ddim", exact_draws: int = 8,
-              n_eval: int | None = None, check_memory: bool = True, refine_around: str = "transition",
+              data_seed: int = 0, refine: int | None = None, sampler: str = "ddim", exact_draws: int = 8,
+              n_eval: int | None = None, check_memory: bool = True, refine_around: str | None = None,
               **train_overrides) -> ValidationPlan:
     """A plan from a preset (default: ``paper`` on CUDA, ``quick`` on CPU) with overrides.
+
+    ``n_eval``, ``refine`` and ``refine_around`` left at ``None`` take the preset's values (no
+    refinement, across the transition, where the preset names none).
 
     Every field is checked (:class:`TrainConfig`, :class:`ValidationPlan`), and, unless
     ``check_memory`` is false, the memory the sweep needs against this machine's
@@ -477,11 +484,13 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     name = preset or ("paper" if dev.type == "cuda" else "quick")
     p = get_preset(name, setting.data_model.name, train_overrides.get("family"))
     given = {k: v for k, v in train_overrides.items() if v is not None}
-    train_fields = {f: p[f] for f in p if f not in ("n_eval",)}  # the preset's, unless given
+    train_fields = {f: p[f] for f in p if f not in _PLAN_FIELDS}  # the preset's, unless given
     train = TrainConfig(**{**train_fields, **given})
     if sizes is None and train_overrides.get("family") not in (None, "gmm"):
         sizes = DEFAULT_WIDTHS
     sizes = tuple(default_sizes(setting.N) if sizes is None else sizes)
+    refine = p.get("refine", 0) if refine is None else refine
+    refine_around = p.get("refine_around", "transition") if refine_around is None else refine_around
     plan = ValidationPlan(setting, sizes, train, data_seed, p["n_eval"] if n_eval is None else n_eval, sampler,
                           exact_draws, refine=refine, device=str(dev), preset=name, refine_around=refine_around)
     if check_memory:

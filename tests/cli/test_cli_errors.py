@@ -88,6 +88,9 @@ def test_list_reads_the_registries(capsys):
     data = json.loads(capsys.readouterr().out)
     assert {"schedules", "weightings", "targets", "methods", "data", "presets"} <= set(data)
     assert any(row["name"] == "vp-cosine" for row in data["schedules"])
+    refine = {(row["name"], row["data"]): row["refine"] for row in data["presets"]}
+    assert refine[("quick", "colored-templates")] == "3 (mid)" and refine[("quick", "isotropic")] == "-"
+    assert all("refine" not in row["training"] for row in data["presets"])
 
 
 def test_thread_count_is_checked(capsys):

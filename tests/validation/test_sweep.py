@@ -86,8 +86,9 @@ def test_presets_and_defaults():
 def test_coloured_presets_are_the_authors_protocol():
     """The coloured paper preset: 100,000 steps, warm-up over 5,000 steps to 1e-4, then linear to
     1e-8, gradients clipped at norm 1e3, colour standard deviation from 1e-6 (variance 1e-12); the
-    quick preset: the same peak over 20,000 steps of R = 5 stratified draws, with beta2 = 0.99, and
-    the colour means' and standard deviation's learning rates 10x the templates'."""
+    quick preset: the same peak over 15,000 steps of R = 5 stratified draws, with beta2 = 0.99, the
+    colour means' and standard deviation's learning rates 10x the peak and the templates' 0.1x, and
+    three more sizes around the 50% point."""
     setting = Setting(data="colored-templates:templates=blobs,side=8", K=6, N=100)
     plan = plan_from(setting, "paper", device="cpu", check_memory=False)
     t = plan.train
@@ -95,14 +96,20 @@ def test_coloured_presets_are_the_authors_protocol():
         (100_000, 1e-4, 1e-8, 1e3, 1e-12, "std", None)
     assert round(t.warmup * t.steps) == 5000 and t.learning_rate(4999) == pytest.approx(1e-4)
     assert t.learning_rate(t.steps - 1) == pytest.approx(1e-8)
-    t = plan_from(setting, "quick", device="cpu", check_memory=False).train
+    quick = plan_from(setting, "quick", device="cpu", check_memory=False)
+    assert (quick.refine, quick.refine_around, quick.n_eval) == (3, "mid", 100)
+    assert plan.refine == 0 and plan.refine_around == "transition"
+    t = quick.train
     assert (t.steps, t.draws, t.time_sampling, t.lr, t.final_lr, t.betas, t.clip, t.init_variance, t.lr_factors) == \
-        (20_000, 5, "stratified", 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12,
+        (15_000, 5, "stratified", 1e-4, 1e-6, (0.9, 0.99), 1e3, 1e-12,
          (("colours", 10.0), ("templates", 0.1), ("variance", 10.0)))
     quick = plan_from(setting, "quick", device="cpu", check_memory=False, lr=5e-3, variance_param="log-var")
     assert quick.train.lr == 5e-3 and quick.train.variance_param == "log-var"  # what is given wins
     assert plan_from(Setting(), "paper", device="cpu", check_memory=False).train.clip is None
     assert plan_from(Setting(), "quick", device="cpu", check_memory=False).train.lr_factors is None
+    assert plan_from(Setting(), "quick", device="cpu", check_memory=False).refine == 0
+    given = plan_from(setting, "quick", device="cpu", check_memory=False, refine=0, refine_around="transition")
+    assert (given.refine, given.refine_around) == (0, "transition")  # what is given wins here too
     assert plan_from(Setting(), "quick", device="cpu", check_memory=False).train.time_sampling is None
     assert plan_from(setting, "quick", device="cpu", check_memory=False, time_sampling="iid").train.time_sampling is None
 
@@ -215,6 +222,33 @@ def test_validate_mistakes_write_nothing(tmp_path, capsys, extra, message):
     rc, err = _main(capsys, *VALIDATE, *extra, "--store", store)
     assert rc == 2 and err.count("\n") == 1 and message in err, err
     assert not store.exists()
+
+
+class _Planned(BaseException):
+    """Raised by a stand-in for ``validate`` to stop the command once it has its plan."""
+
+
+@pytest.mark.parametrize("extra,refine,header", [
+    ([], (3, "mid"), "sizes [10, 20, 30, 40, 50, 60, 70, 80, 90, 100] + 3 around the 50% point, device"),
+    (["--refine", "0"], (0, "mid"), "sizes [10, 20, 30, 40, 50, 60, 70, 80, 90, 100], device"),
+    (["--refine", "2", "--refine-around", "transition"], (2, "transition"), "+ 2 across the transition, device"),
+])
+def test_validate_takes_the_presets_refinement_unless_given(capsys, monkeypatch, extra, refine, header):
+    """The coloured quick preset refines around the 50% point; the flags override it, and the
+    command's first line says what it will train."""
+    from memcross.cli import main
+    from memcross.validation import sweep
+
+    def planned(plan, store, **kw):
+        raise _Planned(plan)
+
+    monkeypatch.setattr(sweep, "validate", planned)
+    with pytest.raises(_Planned) as got:
+        main(["validate", "--data", "colored-templates", "--templates", "blobs", "--preset", "quick", "--device", "cpu",
+              "--no-store", "--no-figure", *extra])
+    plan = got.value.args[0]
+    assert (plan.refine, plan.refine_around, plan.train.steps) == (*refine, 15_000)
+    assert header in capsys.readouterr().out
 
 
 def test_validate_refuses_what_does_not_fit_in_memory(tmp_path, capsys, monkeypatch):
