@@ -12,7 +12,7 @@
 * training throughput of the MLP family, 8 widths 8..1024 batched at (30, 4, 100), R = 10 (the
   network sweep of docs/neural.md);
 * (long, only on request) the whole quick sweep of the paper's coloured setting with digits
-  templates: ``--case sweep-colored-quick --store FILE`` (about 15 minutes on 2 cores).
+  templates: ``--case sweep-colored-quick --store FILE`` (about 17 minutes on 2 cores).
 
 Run: python benchmarks/bench_validation.py [--threads 2]
 """
@@ -111,8 +111,8 @@ def _train_colored_case(sizes, draws, steps=300, colour_space=True, **config):
 
 
 def _sweep_colored_case(store_path):
-    """The coloured quick preset's sweep (10 sizes, R = 5; steps and DDIM samples as the preset
-    sets them) for the paper's coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
+    """The coloured quick preset's sweep (10 sizes and the 3 around the 50% point, R = 5; steps and
+    DDIM samples as the preset sets them) for the paper's coloured setting with digits templates, into ``store_path`` (what `memcross validate --data
     colored-templates --templates digits --store FILE` runs)."""
     from memcross.store import Store
     from memcross.theory import Setting
