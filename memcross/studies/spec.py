@@ -38,7 +38,7 @@ from memcross._checks import available_cpus, check_int, check_seed, parse_toml, 
 from memcross.records import CELL_PAYLOADS
 from memcross.store import config_key
 from memcross.theory.setting import Setting, check_fields
-from memcross.validation.presets import PRESETS
+from memcross.validation.presets import PRESETS, preset_revision
 
 METHODS = tuple(CELL_PAYLOADS)
 _PART_KEYS = {"methods", "grid", "seeds", "exact_draws", "preset", "steps", "draws", "n_eval", "sizes", "threads",
@@ -240,7 +240,7 @@ def parse_study(data: dict, default_name: str = "study", check_plans: bool = Tru
             for method in methods:
                 # a prediction does not depend on the data seed: one cell per setting
                 for seed in ([0] if method == "predict" else seeds):
-                    cell = Cell(method, setting, int(seed), _options(method, part))
+                    cell = Cell(method, setting, int(seed), _options(method, part, checked.data_model.name))
                     if method == "validate" and check_plans:
                         _check_validate(cell, checked, where)
                     cells.append(cell)
@@ -274,7 +274,10 @@ _FLAG_KEYS = {"--steps": "steps", "--draws": "draws", "--n-eval": "n_eval", "--e
               "--seed": "seed", "--sizes": "sizes", "--widths": "widths", "--family": "family"}
 
 
-def _options(method: str, part: dict) -> dict:
+def _options(method: str, part: dict, data: str) -> dict:
+    """A cell's options from its part; a ``validate`` cell's carry its preset's revision where the
+    preset's content has changed since studies first keyed cells by its name
+    (:data:`~memcross.validation.presets.REVISIONS`)."""
     threads = int(part.get("threads", 1))
     if method == "predict":
         return {"threads": threads}
@@ -282,6 +285,9 @@ def _options(method: str, part: dict) -> dict:
         return {"draws": int(part.get("exact_draws", 8)), "threads": threads}
     opts = {k: part[k] for k in ("preset", "steps", "draws", "n_eval", "sizes", "family", "widths") if k in part}
     opts.setdefault("preset", "quick")
+    revision = preset_revision(opts["preset"], data, opts.get("family"))
+    if revision > 1:  # the cells of presets never changed keep the keys they were stored under
+        opts["preset_revision"] = revision
     opts["exact_draws"] = int(part.get("exact_draws", 8))
     opts["threads"] = threads
     return opts

@@ -145,3 +145,23 @@ def test_cli_binary_and_folder_study_files(tmp_path, cli):
     assert not (tmp_path / "s.sqlite").exists()
 
 
+
+
+def test_validate_cells_carry_a_changed_presets_revision(tmp_path):
+    """A cell of a preset whose content changed (the coloured ``quick``) carries the revision, so a
+    store filled under the earlier content does not answer for it; the cells of unchanged presets
+    keep the keys they were stored under."""
+    from memcross.store import Store
+
+    study = parse_study({"part": [
+        {"methods": ["validate"], "grid": {"data": ["colored-templates:templates=blobs,side=5"], "K": [3], "N": [12]}},
+        {"methods": ["validate"], "grid": {"d": [8], "K": [2], "N": [16]}},
+    ]}, check_plans=False)
+    coloured, isotropic = study.cells
+    assert coloured.options == {"preset": "quick", "preset_revision": 2, "exact_draws": 8, "threads": 1}
+    assert isotropic.options == {"preset": "quick", "exact_draws": 8, "threads": 1}
+    assert isotropic.key() == "ff6333ebb1d475985470a2632033743b550540bed58220add3ba6148f0493b41"  # as before revisions
+    store = Store(tmp_path / "s.sqlite")
+    earlier = {**coloured.config(), "options": {k: v for k, v in coloured.options.items() if k != "preset_revision"}}
+    store.put("cell", earlier, {"label": coloured.label()})
+    assert not store.has("cell", coloured.config())
