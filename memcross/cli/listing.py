@@ -48,14 +48,14 @@ def _list_rows(what: str) -> list[dict]:
             rows.append({"name": name, "parameters (defaults)": ", ".join(params) or "- (the setting's d, K, s2)",
                          "setting defaults": fields or "-", "description": cls.description})
         return rows
-    from memcross.validation.presets import DATA_PRESETS, FAMILY_PRESETS, PRESETS
+    from memcross.validation.presets import DATA_PRESETS, FAMILY_PRESETS, PLAN_FIELDS, PRESETS
 
     rows = []
     families = [(f"any (--family {name})", presets) for name, presets in FAMILY_PRESETS.items()]
     for data, presets in [("isotropic", PRESETS), *DATA_PRESETS.items(), *families]:
         for n, p in presets.items():
             rest = ", ".join(f"{k}={v}" for k, v in p.items()
-                             if k not in ("steps", "draws", "n_eval", "refine", "refine_around"))
+                             if k not in ("steps", "draws", *PLAN_FIELDS))
             refine = f"{p['refine']} ({p.get('refine_around', 'transition')})" if p.get("refine") else "-"
             rows.append({"name": n, "data": data, "steps": p["steps"], "draws": p["draws"], "n_eval": p["n_eval"],
                          "refine": refine, "training": rest or "the defaults (docs/validation.md)"})

@@ -42,8 +42,9 @@ def _refinement(plan) -> str:
     """The header's words for ``--refine``: empty when it adds no sizes."""
     if not plan.refine:
         return ""
-    where = "around the 50% point" if plan.refine_around == "mid" else "across the transition"
-    return f" + {plan.refine} {where}"
+    from memcross.validation.metrics import REFINE_WHERE
+
+    return f" + {plan.refine} {REFINE_WHERE[plan.refine_around]}"
 
 
 def _cmd_validate(args) -> int:

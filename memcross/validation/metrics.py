@@ -165,6 +165,9 @@ def transition_note(sizes, ratios, name: str = "M") -> str | None:
 #: ratios bracket the 50% point (the sharpest reading of that point for a given number of sizes).
 REFINE_AROUND = ("transition", "mid")
 
+#: How the sweep's messages say where the refining sizes go.
+REFINE_WHERE = {"transition": "across the transition", "mid": "around the 50% point"}
+
 
 def check_refine_around(value) -> None:
     """Refuse a ``--refine-around`` other than :data:`REFINE_AROUND`'s, naming them."""

@@ -70,6 +70,10 @@ def preset_revision(name: str, data: str = "isotropic", family: str | None = Non
     return REVISIONS.get((_table(data, family), name), 1)
 
 
+#: A preset's keys that belong to the sweep's plan, not to its training configuration.
+PLAN_FIELDS = ("n_eval", "refine", "refine_around")
+
+
 def preset_names() -> list[str]:
     """The names of the validation presets."""
     return list(PRESETS)

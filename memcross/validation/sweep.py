@@ -35,6 +35,7 @@ from memcross.validation.data import GMMData, check_sizes
 from memcross.validation.datamodels import validation_model
 from memcross.validation.exact import ExactLosses, exact_losses
 from memcross.validation.metrics import (
+    REFINE_WHERE,
     check_refine_around,
     crossing,
     levels,
@@ -43,7 +44,7 @@ from memcross.validation.metrics import (
     transition,
     transition_note,
 )
-from memcross.validation.presets import PRESETS, get_preset
+from memcross.validation.presets import PLAN_FIELDS, PRESETS, get_preset
 from memcross.validation.process import Process, TimeTable
 from memcross.validation.sampler import get_sampler
 from memcross.validation.train import History, TrainConfig, Trainer, convergence, family_for, family_options
@@ -432,8 +433,7 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     if plan.refine:
         extra = refine_sizes(sizes, [r.ratio for r in rows], s.N, plan.refine, plan.refine_around)
         if extra:
-            where = "around the 50% point" if plan.refine_around == "mid" else "between start and end"
-            log(f"refining {where}: sizes {extra}")
+            log(f"refining {REFINE_WHERE[plan.refine_around]}: sizes {extra}")
             _run_sizes(plan, data, process, table, ex, extra, store, progress, log, checkpoint_seconds)
             sizes = sorted(set(sizes) | set(extra))
             rows = [store.get_record("size", plan.size_config(M), SizeResult.from_dict) for M in sizes]
@@ -464,10 +464,6 @@ def validate(plan: ValidationPlan, store: Store, progress: bool = False, log=lam
     return SweepResult(stored if stored is not None else summary, rows, ex)
 
 
-#: A preset's keys that belong to the plan, not to :class:`TrainConfig`.
-_PLAN_FIELDS = ("n_eval", "refine", "refine_around")
-
-
 def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: str | None = "auto",
               data_seed: int = 0, refine: int | None = None, sampler: str = "ddim", exact_draws: int = 8,
               n_eval: int | None = None, check_memory: bool = True, refine_around: str | None = None,
@@ -484,7 +480,7 @@ def plan_from(setting: Setting, preset: str | None = None, sizes=None, device: s
     name = preset or ("paper" if dev.type == "cuda" else "quick")
     p = get_preset(name, setting.data_model.name, train_overrides.get("family"))
     given = {k: v for k, v in train_overrides.items() if v is not None}
-    train_fields = {f: p[f] for f in p if f not in _PLAN_FIELDS}  # the preset's, unless given
+    train_fields = {f: p[f] for f in p if f not in PLAN_FIELDS}  # the preset's, unless given
     train = TrainConfig(**{**train_fields, **given})
     if sizes is None and train_overrides.get("family") not in (None, "gmm"):
         sizes = DEFAULT_WIDTHS
