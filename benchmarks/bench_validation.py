@@ -130,10 +130,9 @@ def _colored_products_case(sizes, draws, N=100, repeats=50):
         for zeta, R, W in arrays:
             p = zeta @ R
             E = W @ R.T
-            g = E @ R
+            E @ R
             W.T @ E
             p.T @ zeta
-        return g
 
     for _ in range(5):
         products()
